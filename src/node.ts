@@ -1,0 +1,26 @@
+// The composition root: builds every service from the config, in start-up order, and nothing else.
+// Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
+import type { Config } from "./config/schema.ts";
+import type { Logger } from "./lib/log.ts";
+import type { Service, ServiceHealth } from "./lib/service.ts";
+import { createRestServer } from "./server/rest.ts";
+
+export interface NodeParts {
+  /** In start-up order; closed in reverse. */
+  services: Service[];
+  health(): Record<string, ServiceHealth>;
+}
+
+export function createNode(config: Config, log: Logger): NodeParts {
+  const services: Service[] = [];
+  const health = () => {
+    const out: Record<string, ServiceHealth> = {};
+    for (const service of services) {
+      if (service.health) out[service.name] = service.health();
+    }
+    return out;
+  };
+  // The REST server goes last: the port opens once the parts it serves are set up.
+  services.push(createRestServer({ config, log: log.child({ component: "rest" }), health }));
+  return { services, health };
+}
