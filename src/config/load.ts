@@ -1,9 +1,9 @@
 // Reads and validates config.json. Every problem is collected into ONE ConfigError whose lines read
 // `path: reason`; unknown keys are warnings naming the key. Only this module (and main.ts) reads process.env.
-import { isInteger, isSafeNumber, parse as parseLossless } from "lossless-json";
 import * as v from "valibot";
 import { ConfigError } from "../lib/errors.ts";
 import { parseCidr } from "../lib/ip.ts";
+import { parseJson } from "../lib/json.ts";
 import { registerSecret } from "../lib/redact.ts";
 import { assignPorts } from "./ports.ts";
 import { type Config, ConfigSchema } from "./schema.ts";
@@ -18,13 +18,6 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** Parses JSON text keeping integers above 2^53 exact (as bigint): token amounts in wei are that large. */
-export function parseJsonLossless(text: string): unknown {
-  return parseLossless(text, null, (value: string) =>
-    isInteger(value) && !isSafeNumber(value) ? BigInt(value) : Number(value),
-  );
-}
-
 export async function loadConfigFile(
   path: string,
   env: Record<string, string | undefined>,
@@ -33,7 +26,7 @@ export async function loadConfigFile(
   if (!(await file.exists())) throw new ConfigError([`${path}: file not found`]);
   let raw: unknown;
   try {
-    raw = parseJsonLossless(await file.text());
+    raw = parseJson(await file.text());
   } catch (error) {
     throw new ConfigError([
       `${path}: not valid JSON (${error instanceof Error ? error.message : String(error)})`,

@@ -1,0 +1,20 @@
+// JSON that keeps integers above 2^53 exact: request bodies carry signature r/s and wei amounts that large,
+// and container outputs are relayed byte-faithfully. Big integers parse to bigint and stringify back as numbers.
+import {
+  isInteger,
+  isSafeNumber,
+  parse as parseLossless,
+  stringify as stringifyLossless,
+} from "lossless-json";
+
+/** Parses JSON; integers outside the safe range become bigint, every other number a plain number. */
+export function parseJson(text: string): unknown {
+  return parseLossless(text, null, (value: string) =>
+    isInteger(value) && !isSafeNumber(value) ? BigInt(value) : Number(value),
+  );
+}
+
+/** Stringifies JSON with bigints written as plain integers (not strings). Compact separators. */
+export function stringifyJson(value: unknown): string {
+  return stringifyLossless(value) ?? "null";
+}
