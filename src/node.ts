@@ -20,7 +20,14 @@ export function createNode(config: Config, log: Logger): NodeParts {
     }
     return out;
   };
-  // The REST server goes last: the port opens once the parts it serves are set up.
+
+  // [store] job store (embedded by default, Redis when configured)
+
+  // [containers] Container Manager (Docker) or remote containers (manage_containers false / url)
+
+  // [chain] RPC, Registry, Coordinator, Reader, Listener
+
+  // [rest] The REST server goes last: its port opens once the parts it serves are set up.
   services.push(createRestServer({ config, log: log.child({ component: "rest" }), health }));
   return { services, health };
 }
