@@ -4,6 +4,7 @@ import type { Config } from "./config/schema.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
 import { createRestServer } from "./server/rest.ts";
+import { createJobStore } from "./store/create.ts";
 
 export interface NodeParts {
   /** In start-up order; closed in reverse. */
@@ -22,6 +23,8 @@ export function createNode(config: Config, log: Logger): NodeParts {
   };
 
   // [store] job store (embedded by default, Redis when configured)
+  const store = createJobStore({ config, log: log.child({ component: "store" }) });
+  services.push(store);
 
   // [containers] Container Manager (Docker) or remote containers (manage_containers false / url)
 

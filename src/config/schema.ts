@@ -181,6 +181,9 @@ const StoreSchema = v.object({
   max_completed_jobs: v.optional(v.pipe(int(), positive("max_completed_jobs")), 100_000),
   completed_ttl: v.optional(v.pipe(float(), nonNegative("completed_ttl")), 0),
   pending_ttl: v.optional(v.pipe(float(), v.minValue(1, "pending_ttl must be at least 1 s")), 900),
+  // This node's identity in a shared store (several nodes on one Redis): recovery after a restart fails only
+  // jobs this instance left running. null → "<hostname>:<server.port>", stable across restarts.
+  instance_id: nullableStr(),
 });
 
 export const ConfigSchema = v.object({

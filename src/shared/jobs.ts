@@ -19,8 +19,13 @@ export type JobListFilter = "pending" | "completed" | "all";
  * apart from completed ones; pending entries expire after `store.pending_ttl`; completed ones are bounded.
  */
 export interface JobStore {
-  /** Records a job as running (pending), with the pending TTL. */
-  setRunning(client: string, job: JobResult): Promise<void>;
+  /**
+   * Records a job as running (pending), with the pending TTL, owned by this node instance. `containers` (the
+   * job's pipeline) lets recovery name the first container when the node stops mid-job. Resolves once the write
+   * is durable, or once it is queued for retry when the backend is briefly unreachable (see health()); rejects
+   * (NodeError, status 503) only when the store cannot accept more work.
+   */
+  setRunning(client: string, job: JobResult, options?: { containers?: readonly string[] }): Promise<void>;
   /** Records a finished job (success or failed) and removes its pending entry. */
   setDone(client: string, job: JobResult): Promise<void>;
   /** Results for these ids: found completed ones first (in request order), then found pending ones. */
