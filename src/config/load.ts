@@ -44,7 +44,7 @@ export function loadConfig(raw: unknown, env: Record<string, string | undefined>
   );
   const result = v.safeParse(ConfigSchema, raw, { abortEarly: false, abortPipeEarly: true });
   if (!result.success) {
-    throw new ConfigError(result.issues.map((issue) => `${issuePath(issue)}: ${issue.message}`));
+    throw new ConfigError(result.issues.map((issue) => `${issuePath(issue)}: ${issueMessage(issue)}`));
   }
   const config = applyEnv(result.output, env);
   const problems = crossFieldProblems(config);
@@ -219,6 +219,13 @@ function volumeProblem(volume: string): string | undefined {
     return `"${volume}": unknown mode "${mode}"`;
   }
   return undefined;
+}
+
+/** valibot reports a missing key as an object-level issue; say "required" instead of its generic text. */
+function issueMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === "object" && issue.input === undefined && issue.expected?.startsWith('"'))
+    return "required";
+  return issue.message;
 }
 
 function issuePath(issue: v.BaseIssue<unknown>): string {

@@ -13,7 +13,7 @@ export function isSecretKey(key: string): boolean {
 
 /** Removes user:password@ credentials from every URL inside a string. */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+)(:[^/@\s]*)?@/gi, `$1${REDACTED}@`);
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*)(:[^/@\s]*)?@/gi, `$1${REDACTED}@`);
 }
 
 const registeredSecrets = new Set<string>();
