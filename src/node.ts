@@ -3,7 +3,10 @@
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
+import { createContainers } from "./orchestration/docker/containers.ts";
+import { resolveContainerHost } from "./orchestration/docker/endpoint.ts";
 import { createRestServer } from "./server/rest.ts";
+import type { ContainerDirectory } from "./shared/containers.ts";
 import { createJobStore } from "./store/create.ts";
 
 export interface NodeParts {
@@ -27,6 +30,15 @@ export function createNode(config: Config, log: Logger): NodeParts {
   services.push(store);
 
   // [containers] Container Manager (Docker) or remote containers (manage_containers false / url)
+  // The node reaches published ports on container_host, or host.docker.internal when it runs in Docker itself
+  // (the reference's RUNTIME=docker convention). Docker stops get a third of the shutdown budget, at most 10 s.
+  const containers: ContainerDirectory & Service = createContainers({
+    config,
+    log: log.child({ component: "containers" }),
+    host: resolveContainerHost(config.container_host, process.env.RUNTIME),
+    stopTimeoutS: Math.max(1, Math.min(10, Math.floor(config.shutdown_timeout / 3))),
+  });
+  services.push(containers);
 
   // [chain] RPC, Registry, Coordinator, Reader, Listener
 

@@ -1,0 +1,173 @@
+// infernet-echo: an Infernet-compliant example service (container protocol: POST /service_output on port 3000).
+// It echoes what it receives, and the job data can steer it into the failure modes a node must survive, so
+// the node's tests can exercise them against a real container: see ../README.md for the controls.
+
+const PORT = Number(process.env.PORT ?? 3000);
+const SERVICE_ID = process.env.SERVICE_ID ?? "infernet-echo";
+const MODELS = (process.env.SUPPORTED_MODELS ?? "echo").split(",").filter(Boolean);
+
+interface JobInput {
+  source?: number;
+  destination?: number;
+  data?: unknown;
+  requires_proof?: boolean;
+}
+
+interface Controls {
+  sleep_ms?: number;
+  status?: number;
+  text?: string;
+  invalid_json?: boolean;
+  chunks?: unknown[];
+  chunk_delay_ms?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function controlsOf(data: unknown): Controls {
+  return data && typeof data === "object" && !Array.isArray(data) ? (data as Controls) : {};
+}
+
+/** Unprefixed hex of a value: hex strings pass through (without 0x), anything else is UTF-8 of its JSON. */
+function toHex(value: unknown): string {
+  if (typeof value === "string" && /^(0x)?([0-9a-fA-F]{2})*$/.test(value)) return value.replace(/^0x/, "");
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return Buffer.from(text ?? "", "utf8").toString("hex");
+}
+
+function streamOf(chunks: unknown[], delayMs: number): Response {
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      for (const [i, chunk] of chunks.entries()) {
+        if (i > 0 && delayMs > 0) await sleep(delayMs);
+        controller.enqueue(encoder.encode(typeof chunk === "string" ? chunk : JSON.stringify(chunk)));
+      }
+      controller.close();
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+async function serviceOutput(req: Request): Promise<Response> {
+  let input: JobInput;
+  try {
+    input = (await req.json()) as JobInput;
+  } catch {
+    return Response.json(
+      { code: "400", name: "bad_request", description: "body is not JSON" },
+      { status: 400 },
+    );
+  }
+  const controls = controlsOf(input.data);
+  if (typeof controls.sleep_ms === "number" && controls.sleep_ms > 0) await sleep(controls.sleep_ms);
+  if (typeof controls.text === "string") {
+    return new Response(controls.text, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  }
+  if (controls.invalid_json) {
+    return new Response('{"broken": ', { headers: { "content-type": "application/json" } });
+  }
+  if (typeof controls.status === "number" && controls.status !== 200) {
+    return Response.json(
+      {
+        code: String(controls.status),
+        name: "requested_status",
+        description: "status asked for by the job data",
+      },
+      { status: controls.status },
+    );
+  }
+  if (input.destination === 2) {
+    const chunks = Array.isArray(controls.chunks)
+      ? controls.chunks
+      : ["echo: ", JSON.stringify(input.data ?? null), "\n"];
+    return streamOf(chunks, Number(controls.chunk_delay_ms ?? 0));
+  }
+  if (input.destination === 0) {
+    // The five-key on-chain output; the node ABI-encodes it for deliverCompute.
+    const proof = input.requires_proof ? toHex("echo-proof") : "";
+    return Response.json({
+      raw_input: toHex(input.data ?? ""),
+      processed_input: "",
+      raw_output: toHex({ echo: input.data ?? null }),
+      processed_output: "",
+      proof,
+    });
+  }
+  return Response.json({
+    service: SERVICE_ID,
+    echo: input.data ?? null,
+    source: input.source ?? null,
+    destination: input.destination ?? null,
+    requires_proof: input.requires_proof ?? null,
+  });
+}
+
+async function pid1(): Promise<Response> {
+  let cmdline = "";
+  try {
+    cmdline = (await Bun.file("/proc/1/cmdline").text()).split("\0").filter(Boolean).join(" ");
+  } catch (error) {
+    return Response.json({ error: String(error) }, { status: 500 });
+  }
+  // With HostConfig.Init Docker runs its init (docker-init / tini) as PID 1 and this server as its child.
+  return Response.json({ cmdline, init: process.pid !== 1, pid: process.pid });
+}
+
+// Simulates a slow service (a model loading) so readiness detection can be tested: the port opens late.
+const startupDelay = Number(process.env.STARTUP_DELAY_MS ?? 0);
+if (startupDelay > 0) await sleep(startupDelay);
+
+const server = Bun.serve({
+  port: PORT,
+  hostname: "0.0.0.0",
+  // Jobs may sleep (sleep_ms); Bun's default 10 s idle timeout would cut such a reply.
+  idleTimeout: 255,
+  async fetch(req) {
+    const url = new URL(req.url);
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case "GET /":
+        return Response.json({ status: "ok", service: SERVICE_ID });
+      case "POST /service_output":
+        return serviceOutput(req);
+      case "GET /service-resources": {
+        const model = url.searchParams.get("model_id");
+        if (model !== null) {
+          return Response.json(
+            MODELS.includes(model)
+              ? { supported: true }
+              : { supported: false, error: `unknown model ${model}` },
+          );
+        }
+        return Response.json({
+          version: "0.1.0",
+          service_id: SERVICE_ID,
+          hardware_capabilities: [{ capability_id: "cpu", cores: navigator.hardwareConcurrency }],
+          compute_capability: [{ id: "echo", type: "custom", task: [], models: MODELS }],
+        });
+      }
+      case "GET /env":
+        return Response.json(process.env);
+      case "GET /argv":
+        return Response.json(process.argv);
+      case "GET /pid1":
+        return pid1();
+      case "GET /file": {
+        const path = url.searchParams.get("path") ?? "";
+        const file = Bun.file(path);
+        if (!path || !(await file.exists()))
+          return Response.json({ error: `no file ${path}` }, { status: 404 });
+        return new Response(await file.text(), { headers: { "content-type": "text/plain; charset=utf-8" } });
+      }
+      default:
+        return Response.json({ error: `no route ${route}` }, { status: 404 });
+    }
+  },
+});
+
+// Stop promptly on `docker stop` even without an init process.
+process.on("SIGTERM", () => {
+  server.stop(true);
+  process.exit(0);
+});

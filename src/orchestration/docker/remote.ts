@@ -1,0 +1,92 @@
+// Unmanaged containers (manage_containers: false): services somebody else runs, reached at their `url` (with
+// the bearer token) or at container_host:port. No Docker client is constructed and nothing waits at start-up;
+// a background loop probes each service over HTTP so statuses() and health() report whether it answers.
+import type { Config } from "../../config/schema.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { Service, ServiceHealth } from "../../lib/service.ts";
+import { sleep } from "../../lib/time.ts";
+import type { ContainerDirectory, ContainerEndpoint, ContainerStatus } from "../../shared/containers.ts";
+import { endpointFor } from "./endpoint.ts";
+import { probeHttp } from "./readiness.ts";
+
+export interface RemoteContainersDeps {
+  config: Pick<Config, "containers">;
+  log: Logger;
+  /** Resolved container host (see resolveContainerHost). */
+  host: string;
+  /** Time between liveness probes; default 10 s. */
+  checkIntervalMs?: number;
+  /** Per-probe timeout; default 3 s. */
+  probeTimeoutMs?: number;
+}
+
+export type ContainerService = Service & ContainerDirectory;
+
+export function createRemoteContainers(deps: RemoteContainersDeps): ContainerService {
+  const { log } = deps;
+  const interval = deps.checkIntervalMs ?? 10_000;
+  const probeTimeout = deps.probeTimeoutMs ?? 3000;
+  const endpoints = new Map<string, ContainerEndpoint>();
+  const statuses = new Map<string, ContainerStatus>();
+  const now = () => new Date().toISOString();
+  for (const container of deps.config.containers) {
+    endpoints.set(container.id, endpointFor(container, deps.host));
+    // Until the first probe, assume it is up, as the reference does for every unmanaged container.
+    statuses.set(container.id, {
+      id: container.id,
+      state: "remote",
+      ready: true,
+      detail: "not probed yet",
+      since: now(),
+    });
+  }
+
+  async function probeAll(signal: AbortSignal): Promise<void> {
+    await Promise.all(
+      [...endpoints].map(async ([id, endpoint]) => {
+        const result = await probeHttp(`${endpoint.baseUrl}/`, endpoint.headers, probeTimeout, signal);
+        if (signal.aborted) return;
+        const previous = statuses.get(id);
+        if (previous && previous.ready !== result.ok) {
+          if (result.ok) log.info("Container back up", { id, url: endpoint.baseUrl, reply: result.detail });
+          else log.warn("Container not reachable", { id, url: endpoint.baseUrl, reason: result.detail });
+        }
+        const changed = !previous || previous.ready !== result.ok;
+        statuses.set(id, {
+          id,
+          state: "remote",
+          ready: result.ok,
+          detail: result.detail,
+          since: changed ? now() : previous.since,
+        });
+      }),
+    );
+  }
+
+  return {
+    name: "containers",
+    async setup() {
+      log.info("Skipping container manager setup, containers are not managed", {
+        containers: [...endpoints.keys()],
+      });
+    },
+    async run(signal) {
+      while (!signal.aborted) {
+        await probeAll(signal);
+        await sleep(interval, signal);
+      }
+    },
+    health(): ServiceHealth {
+      const down = [...statuses.values()].filter((status) => !status.ready);
+      return down.length === 0
+        ? { ok: true, mode: "unmanaged" }
+        : {
+            ok: false,
+            mode: "unmanaged",
+            detail: down.map((status) => `${status.id}: ${status.detail ?? "not reachable"}`).join("; "),
+          };
+    },
+    statuses: () => [...statuses.values()].map((status) => ({ ...status })),
+    endpoint: (id) => endpoints.get(id),
+  };
+}
