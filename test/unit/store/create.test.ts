@@ -43,3 +43,10 @@ test("behavior: store.instance_id overrides the derived id", () => {
   expect(resolveInstanceId(config)).toBe("replica-1");
   expect(resolveInstanceId(v.parse(ConfigSchema, {}))).toBe(`${hostname()}:4000`);
 });
+
+test("behavior: a redis section selects the Redis store without blocking when it is unreachable", async () => {
+  const config = v.parse(ConfigSchema, { redis: { host: "127.0.0.1", port: 1, key_prefix: "t:" } });
+  const store = createJobStore({ config, log });
+  expect(store.health?.()).toEqual({ ok: false, detail: "job store not open" });
+  expect(store.pendingCount()).toBe(0);
+});

@@ -1,0 +1,441 @@
+// The Redis job store (used when `redis` is configured), shared by every node process pointed at the same
+// Redis: any replica serves any job's result. Writes go through an ordered retrying queue on a connection
+// with an unbounded offline queue, so jobs accepted while Redis restarts land once it is back; reads use a
+// second connection that fails fast, so a client polling during an outage gets a 503 at once, not a hang.
+// Start-up never blocks on Redis: setup waits a few seconds, then the node starts unhealthy and catches up.
+import { Redis, type RedisOptions } from "ioredis";
+import { describeError, NodeError } from "../lib/errors.ts";
+import { parseJson, stringifyJson } from "../lib/json.ts";
+import type { Service, ServiceHealth } from "../lib/service.ts";
+import { loop } from "../lib/service.ts";
+import { sleep } from "../lib/time.ts";
+import type { JobListFilter, JobResult, JobStore } from "../shared/jobs.ts";
+import { interruptedResult } from "./interrupted.ts";
+import { createLruClock } from "./lru-clock.ts";
+import type { StoreOptions } from "./options.ts";
+import { COUNT_PENDING, GET, LIST, OWN_PENDING, SET_DONE, SET_RUNNING } from "./redis-scripts.ts";
+import { createWriteQueue } from "./write-queue.ts";
+
+export interface RedisConnectionOptions {
+  host: string;
+  port: number;
+  password?: string | null;
+  db: number;
+  keyPrefix: string;
+}
+
+export interface RedisStoreOptions extends StoreOptions {
+  redis: RedisConnectionOptions;
+  /** setRunning/setDone wait this long for the write to land before returning with it queued. */
+  writeWaitMs?: number;
+  /** setup waits this long for Redis (and start-up recovery) before letting the node start unhealthy. */
+  connectWaitMs?: number;
+  /** Accepted writes waiting for Redis, at most; beyond it writes are refused with a 503. */
+  maxQueuedWrites?: number;
+  /** A read slower than this fails (503) instead of holding the request. */
+  readTimeoutMs?: number;
+  /** run() refreshes the cached pending count this often (it also updates after every own write). */
+  refreshEveryMs?: number;
+  /** close() waits this long for queued writes before dropping them. */
+  closeDrainMs?: number;
+}
+
+/** The pending value: the job plus what recovery needs. */
+interface PendingEntry {
+  job: JobResult;
+  owner: string;
+  containers: string[];
+}
+
+/** Redis errors that a later retry can fix (loading, failover, memory pressure, script cache flushed). */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+
+function isRetryable(error: unknown): boolean {
+  if (!(error instanceof Error)) return true;
+  if (error.name !== "ReplyError") return true;
+  return TRANSIENT_REPLY.test(error.message);
+}
+
+const enc = encodeURIComponent;
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: new Bun.CryptoHasher("sha1").update(lua).digest("hex") };
+}
+
+const SCRIPTS = {
+  setRunning: script(SET_RUNNING),
+  setDone: script(SET_DONE),
+  get: script(GET),
+  list: script(LIST),
+  countPending: script(COUNT_PENDING),
+  ownPending: script(OWN_PENDING),
+};
+
+/** EVALSHA, falling back to EVAL when Redis lost its script cache (a restart). */
+async function evalScript(client: Redis, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  try {
+    return await client.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+    return await client.eval(s.lua, keys.length, ...keys, ...args);
+  }
+}
+
+export type RedisJobStore = JobStore & Service & { queuedWrites(): number };
+
+export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
+  const { log, instanceId, pendingTtlMs, completedTtlMs, maxCompleted } = options;
+  const P = options.redis.keyPrefix;
+  const where = `${options.redis.host}:${options.redis.port}/${options.redis.db}`;
+  const writeWaitMs = options.writeWaitMs ?? 2_000;
+  const readTimeoutMs = options.readTimeoutMs ?? 5_000;
+  const score = createLruClock();
+  const nowScore = () => Date.now() * 1024;
+  const queue = createWriteQueue({
+    maxQueued: options.maxQueuedWrites ?? 10_000,
+    isRetryable,
+    log,
+  });
+  let writer: Redis | undefined;
+  let reader: Redis | undefined;
+  let pendingCached = 0;
+  let pendingCountedAt = 0;
+  let refreshing: Promise<void> | undefined;
+  const refreshEveryMs = options.refreshEveryMs ?? 1_000;
+  let downSince: number | undefined = Date.now();
+  let lastError: string | undefined;
+  let recovery: Promise<number> | undefined;
+  let closing = false;
+
+  const key = {
+    member: (client: string, id: string) => `${enc(client)}:${enc(id)}`,
+    pending: (m: string) => `${P}p:${m}`,
+    done: (m: string) => `${P}d:${m}`,
+    pendingIndex: (client: string) => `${P}pi:${enc(client)}`,
+    doneIndex: (client: string) => `${P}di:${enc(client)}`,
+    own: `${P}own:${enc(instanceId)}`,
+    pall: `${P}pall`,
+    dlru: `${P}dlru`,
+    dexp: `${P}dexp`,
+  };
+
+  function connect(role: "writer" | "reader"): Redis {
+    const base: RedisOptions = {
+      host: options.redis.host,
+      port: options.redis.port,
+      db: options.redis.db,
+      connectionName: `infernet-node:${instanceId}:${role}`,
+      // Reconnect forever, at most 2 s apart: a restarted Redis is picked up quickly.
+      retryStrategy: (times) => Math.min(100 * times, 2_000),
+      connectTimeout: 5_000,
+    };
+    if (options.redis.password) base.password = options.redis.password;
+    const client =
+      role === "writer"
+        ? // Commands wait for a reconnect instead of failing; the write queue adds ordering and retries.
+          new Redis({ ...base, maxRetriesPerRequest: null, enableOfflineQueue: true })
+        : // Reads fail fast while Redis is away.
+          new Redis({
+            ...base,
+            maxRetriesPerRequest: 0,
+            enableOfflineQueue: false,
+            commandTimeout: readTimeoutMs,
+          });
+    client.on("error", (error: Error) => {
+      lastError = describeError(error);
+    });
+    if (role === "writer") {
+      client.on("ready", () => {
+        if (downSince !== undefined)
+          log.info("Redis connected", { redis: where, queued_writes: queue.size() });
+        downSince = undefined;
+        lastError = undefined;
+      });
+      client.on("close", () => {
+        if (downSince !== undefined || closing) return;
+        downSince = Date.now();
+        log.warn("Redis connection lost; writes are queued until it is back", {
+          redis: where,
+          error: lastError,
+        });
+      });
+    }
+    return client;
+  }
+
+  function clients(): { writer: Redis; reader: Redis } {
+    if (!writer || !reader) throw new NodeError("job store is not open", { status: 503, retryable: true });
+    return { writer, reader };
+  }
+
+  /** A read on the fail-fast connection; any failure becomes a 503 naming the outage. */
+  async function read<T>(work: (client: Redis) => Promise<T>): Promise<T> {
+    const { reader: client } = clients();
+    try {
+      return await work(client);
+    } catch (error) {
+      throw new NodeError("job store unavailable", {
+        cause: error,
+        status: 503,
+        retryable: true,
+        meta: { redis: where },
+      });
+    }
+  }
+
+  /**
+   * Queues a write and waits up to writeWaitMs for it to land. A write still waiting for Redis after that is
+   * accepted (it lands when Redis is back); a write Redis rejects for good is an error.
+   */
+  async function write(jobKey: string, op: () => Promise<void>): Promise<void> {
+    const landed = queue.enqueue(jobKey, op);
+    let failed: unknown;
+    let settled = false;
+    const watched = landed.then(
+      () => {
+        settled = true;
+      },
+      (error: unknown) => {
+        settled = true;
+        failed = error;
+        log.error("job store write dropped", { error: describeError(error) });
+      },
+    );
+    await Promise.race([watched, sleep(writeWaitMs)]);
+    if (failed !== undefined) {
+      throw failed instanceof NodeError
+        ? failed
+        : new NodeError("job store write failed", { cause: failed, status: 503 });
+    }
+    if (!settled) log.debug("job store write queued", { queued: queue.size() });
+  }
+
+  function setPendingCount(reply: unknown): void {
+    if (typeof reply !== "number") return;
+    pendingCached = reply;
+    pendingCountedAt = Date.now();
+  }
+
+  async function refreshPendingCount(): Promise<void> {
+    if (reader?.status !== "ready") return;
+    setPendingCount(await evalScript(reader, SCRIPTS.countPending, [key.pall], [String(nowScore())]));
+  }
+
+  async function storeDone(client: string, job: JobResult): Promise<void> {
+    const m = key.member(client, job.id);
+    const at = score();
+    const reply = await evalScript(
+      clients().writer,
+      SCRIPTS.setDone,
+      [
+        key.pending(m),
+        key.pendingIndex(client),
+        key.pall,
+        key.own,
+        key.done(m),
+        key.doneIndex(client),
+        key.dlru,
+        key.dexp,
+      ],
+      [
+        stringifyJson(job),
+        String(completedTtlMs),
+        String(at),
+        enc(job.id),
+        m,
+        String(maxCompleted),
+        P,
+        completedTtlMs > 0 ? String(at - completedTtlMs * 1024) : "",
+        String(nowScore()),
+      ],
+    );
+    setPendingCount(reply);
+  }
+
+  /** Fails this instance's leftover running jobs; idempotent, so the queue may retry it. */
+  async function recover(): Promise<number> {
+    const { writer: client } = clients();
+    const members = (await evalScript(
+      client,
+      SCRIPTS.ownPending,
+      [key.own],
+      [String(nowScore())],
+    )) as string[];
+    let count = 0;
+    for (let i = 0; i < members.length; i += 500) {
+      const batch = members.slice(i, i + 500);
+      const values = await client.mget(...batch.map(key.pending));
+      for (const [index, m] of batch.entries()) {
+        const value = values[index];
+        const sep = m.indexOf(":");
+        if (!value) {
+          await client.zrem(key.own, m);
+          continue;
+        }
+        const entry = parseJson(value) as PendingEntry;
+        if (entry.owner !== instanceId) {
+          await client.zrem(key.own, m);
+          continue;
+        }
+        await storeDone(decodeURIComponent(m.slice(0, sep)), interruptedResult(entry.job, entry.containers));
+        count++;
+      }
+    }
+    return count;
+  }
+
+  const store: RedisJobStore = {
+    name: "store",
+
+    async setup() {
+      writer = connect("writer");
+      reader = connect("reader");
+      log.info("job store opening", { kind: "redis", redis: where, prefix: P, instance: instanceId });
+      // Recovery holds every write until it is done, so it can only ever see the previous run's jobs. If Redis
+      // is down it keeps retrying in the background and the node starts unhealthy rather than not at all.
+      recovery = queue.gate(recover);
+      recovery.then(
+        (count) => {
+          if (count > 0) log.warn("marked interrupted jobs as failed", { count });
+        },
+        (error: unknown) => log.error("recovering interrupted jobs failed", { error: describeError(error) }),
+      );
+      const connectWaitMs = options.connectWaitMs ?? 5_000;
+      const readerReady = new Promise<void>((resolve) => {
+        if (reader?.status === "ready") resolve();
+        reader?.once("ready", () => resolve());
+      });
+      const done = await Promise.race([
+        Promise.all([recovery.catch(() => undefined), readerReady]).then(() => true),
+        sleep(connectWaitMs).then(() => false),
+      ]);
+      if (!done) {
+        log.warn("Redis unreachable at start-up; starting anyway, jobs are queued until it answers", {
+          redis: where,
+          waited_ms: connectWaitMs,
+          error: lastError,
+        });
+      }
+    },
+
+    async run(signal) {
+      await loop(signal, refreshEveryMs, refreshPendingCount, log, "pending count refresh");
+    },
+
+    queuedWrites: () => queue.size(),
+
+    async setRunning(client, job, extra) {
+      const m = key.member(client, job.id);
+      const entry: PendingEntry = { job, owner: instanceId, containers: [...(extra?.containers ?? [])] };
+      await write(m, async () => {
+        const reply = await evalScript(
+          clients().writer,
+          SCRIPTS.setRunning,
+          [key.pending(m), key.pendingIndex(client), key.pall, key.own],
+          [
+            stringifyJson(entry),
+            String(pendingTtlMs),
+            String(score() + pendingTtlMs * 1024),
+            enc(job.id),
+            m,
+            String(nowScore()),
+          ],
+        );
+        setPendingCount(reply);
+      });
+    },
+
+    async setDone(client, job) {
+      await write(key.member(client, job.id), () => storeDone(client, job));
+    },
+
+    async get(client, ids) {
+      if (ids.length === 0) return [];
+      const members = ids.map((id) => key.member(client, id));
+      const reply = await read(
+        (r) =>
+          evalScript(
+            r,
+            SCRIPTS.get,
+            [...members.map(key.done), ...members.map(key.pending), key.dlru],
+            [String(ids.length), String(score()), ...members],
+          ) as Promise<[(string | null)[], (string | null)[]]>,
+      );
+      const [done, pending] = reply;
+      const out: JobResult[] = [];
+      for (const value of done) if (value) out.push(parseJson(value) as JobResult);
+      for (const value of pending) if (value) out.push((parseJson(value) as PendingEntry).job);
+      return out;
+    },
+
+    async listIds(client, filter: JobListFilter) {
+      const reply = await read(
+        (r) =>
+          evalScript(
+            r,
+            SCRIPTS.list,
+            [key.pendingIndex(client), key.doneIndex(client)],
+            [
+              filter,
+              String(nowScore()),
+              completedTtlMs > 0 ? String(nowScore() - completedTtlMs * 1024) : "",
+            ],
+          ) as Promise<[string[], string[]]>,
+      );
+      const [pending, done] = reply;
+      return [...pending, ...done].map((id) => decodeURIComponent(id));
+    },
+
+    pendingCount() {
+      // Never waits on Redis (it backs /info): answers the cached count and refreshes it in the background
+      // when stale, so other replicas' jobs and expiries show up even between run() ticks.
+      if (Date.now() - pendingCountedAt >= refreshEveryMs && !refreshing) {
+        refreshing = refreshPendingCount()
+          .catch(() => undefined)
+          .finally(() => {
+            refreshing = undefined;
+          });
+      }
+      return pendingCached;
+    },
+
+    async recoverInterrupted() {
+      return queue.gate(recover);
+    },
+
+    health(): ServiceHealth {
+      if (!writer) return { ok: false, detail: "job store not open" };
+      const queued = queue.size();
+      if (downSince !== undefined) {
+        const since = new Date(downSince).toISOString();
+        return {
+          ok: false,
+          detail: `redis ${where} unreachable since ${since}${lastError ? ` (${lastError})` : ""}; ${queued} writes queued`,
+          queued_writes: queued,
+        };
+      }
+      return { ok: true, detail: `redis ${where}`, queued_writes: queued };
+    },
+
+    async close() {
+      closing = true;
+      const drained = await queue.drain(options.closeDrainMs ?? 5_000);
+      if (!drained) log.error("job store closing with writes still queued", { queued: queue.size() });
+      queue.close();
+      const toClose = [writer, reader];
+      writer = undefined;
+      reader = undefined;
+      for (const client of toClose) {
+        if (!client) continue;
+        if (client.status === "ready") await client.quit().catch(() => client.disconnect());
+        else client.disconnect();
+      }
+    },
+  };
+  return store;
+}
