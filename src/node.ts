@@ -5,6 +5,7 @@ import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
 import { createContainers } from "./orchestration/docker/containers.ts";
 import { resolveContainerHost } from "./orchestration/docker/endpoint.ts";
+import { createOrchestrator } from "./orchestration/orchestrator.ts";
 import { createRestServer } from "./server/rest.ts";
 import type { ContainerDirectory } from "./shared/containers.ts";
 import { createJobStore } from "./store/create.ts";
@@ -43,6 +44,26 @@ export function createNode(config: Config, log: Logger): NodeParts {
   // [chain] RPC, Registry, Coordinator, Reader, Listener
 
   // [rest] The REST server goes last: its port opens once the parts it serves are set up.
-  services.push(createRestServer({ config, log: log.child({ component: "rest" }), health }));
+  // One orchestrator runs every job (off-chain now; the chain processor takes the same instance when it exists),
+  // so /info's pending.onchain and the counters cover both.
+  const orchestrator = createOrchestrator({
+    directory: containers,
+    jobTimeoutMs: config.job_timeout * 1000,
+    log: log.child({ component: "orchestrator" }),
+  });
+  services.push(
+    createRestServer({
+      config,
+      log: log.child({ component: "rest" }),
+      store,
+      directory: containers,
+      orchestrator,
+      // The node's EOA comes from the chain wallet; until [chain] provides it /info reports "".
+      chain: { enabled: config.chain.enabled, address: () => "" },
+      // [chain] hands in { sink, lookup } for delegated subscriptions; without it they get 405 "Chain not enabled".
+      delegated: undefined,
+      health,
+    }),
+  );
   return { services, health };
 }

@@ -147,6 +147,7 @@ const ServerSchema = v.object({
   trusted_proxies: strList(),
   status_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
   max_body_bytes: v.optional(v.pipe(int(), positive("max_body_bytes")), 16 * 1024 * 1024),
+  max_batch_jobs: v.optional(v.pipe(int(), positive("max_batch_jobs")), 1000),
 });
 
 const DockerSchema = v.object({

@@ -18,3 +18,21 @@ export function parseJson(text: string): unknown {
 export function stringifyJson(value: unknown): string {
   return stringifyLossless(value) ?? "null";
 }
+
+// Integers of 16+ digits may be above 2^53; only then is the (slower) lossless parser needed.
+const LONG_DIGITS = /\d{16}/;
+
+/** parseJson, with JSON.parse as the fast path when the text cannot hold an integer above 2^53. */
+export function parseJsonFast(text: string): unknown {
+  return LONG_DIGITS.test(text) ? parseJson(text) : JSON.parse(text);
+}
+
+/** stringifyJson, with JSON.stringify as the fast path when the value holds no bigint. */
+export function stringifyJsonFast(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "null";
+  } catch (error) {
+    if (error instanceof TypeError) return stringifyJson(value);
+    throw error;
+  }
+}

@@ -1,42 +1,76 @@
-// REST server service: binds server.host:server.port with Bun.serve and serves the Hono app.
-import { Hono } from "hono";
+// REST server service: builds the app from the node's parts and serves it with Bun.serve on
+// server.host:server.port. On shutdown it stops accepting connections, lets requests and jobs in flight finish
+// within the shutdown deadline, and cancels (records as failed) whatever is still running after that.
 import type { Config } from "../config/schema.ts";
+import { buildRuleTable } from "../guardian/rules.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
+import type { Orchestrator } from "../orchestration/orchestrator.ts";
+import type { ContainerDirectory } from "../shared/containers.ts";
+import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
+import type { JobStore } from "../shared/jobs.ts";
+import { createApp } from "./app.ts";
+import type { ChainInfo } from "./context.ts";
+import { createJobRunner } from "./job-runner.ts";
 
 export interface RestServerDeps {
   config: Config;
   log: Logger;
+  store: JobStore;
+  directory: ContainerDirectory;
+  orchestrator: Orchestrator;
+  chain: ChainInfo;
+  /** Set by the chain side when chain.enabled; otherwise delegated requests get 405 "Chain not enabled". */
+  delegated?: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
   health: () => Record<string, ServiceHealth>;
 }
 
-export function createRestServer(deps: RestServerDeps): Service {
+/** Time kept back from the shutdown deadline to record cancelled jobs and close the store. */
+const SHUTDOWN_MARGIN_MS = 3_000;
+
+export function createRestServer(deps: RestServerDeps): Service & { port(): number | undefined } {
   const { config, log } = deps;
-  const app = new Hono();
-  app.get("/health", (c) => {
-    const checks = deps.health();
-    const ok = Object.values(checks).every((check) => check.ok);
-    return c.json({ status: ok ? "healthy" : "unhealthy", checks }, ok ? 200 : 503);
+  const runner = createJobRunner({
+    store: deps.store,
+    orchestrator: deps.orchestrator,
+    stream: { directory: deps.directory, streamTimeoutMs: config.stream_timeout * 1000 },
+    log,
   });
+  const app = createApp({ ...deps, runner, rules: buildRuleTable(config.containers) });
   let server: ReturnType<typeof Bun.serve> | undefined;
+
   return {
     name: "rest",
     async setup() {
       server = Bun.serve({
         hostname: config.server.host,
         port: config.server.port,
+        // Long container calls and streams must not be cut by Bun's 10 s default idle timeout.
         idleTimeout: 255,
+        // Our own reader enforces max_body_bytes with a JSON 413; Bun's cap is only a backstop.
+        maxRequestBodySize: config.server.max_body_bytes + 1024 * 1024,
         fetch: (req, srv) => app.fetch(req, { server: srv }),
       });
       log.info("REST server listening", { host: config.server.host, port: server.port });
     },
     async run(signal) {
-      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-      await server?.stop(false);
+      if (!signal.aborted) {
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+      }
+      // Stop accepting; requests already in flight (streams included) carry on.
+      const stopped = server?.stop(false);
+      const graceMs = Math.max(1_000, config.shutdown_timeout * 1000 - SHUTDOWN_MARGIN_MS);
+      await runner.drain(graceMs);
+      await stopped;
     },
     async close() {
-      server?.stop(true);
+      await server?.stop(true);
+      server = undefined;
     },
-    health: () => ({ ok: server !== undefined }),
+    health: () =>
+      server ? { ok: true, jobs_in_flight: runner.inFlight() } : { ok: false, detail: "not listening" },
+    port: () => server?.port,
   };
 }

@@ -1,0 +1,45 @@
+// What every route module receives: the node parts it serves (as interfaces) and the per-app helpers.
+import type { Config } from "../config/schema.ts";
+import type { RuleTable } from "../guardian/rules.ts";
+import type { Logger } from "../lib/log.ts";
+import type { ServiceHealth } from "../lib/service.ts";
+import type { Orchestrator } from "../orchestration/orchestrator.ts";
+import type { ContainerDirectory } from "../shared/containers.ts";
+import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
+import type { JobStore } from "../shared/jobs.ts";
+import type { PeerAddress } from "./client-ip.ts";
+import type { JobRunner } from "./job-runner.ts";
+
+export interface ChainInfo {
+  enabled: boolean;
+  /** The node's checksummed EOA, "" when the chain is disabled. */
+  address(): string;
+}
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  store: JobStore;
+  directory: ContainerDirectory;
+  orchestrator: Orchestrator;
+  runner: JobRunner;
+  rules: RuleTable;
+  chain: ChainInfo;
+  /** Present when the chain side accepts delegated subscriptions (chain enabled). */
+  delegated?: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
+  /** Health of every node part, by name (the REST server's own included). */
+  health: () => Record<string, ServiceHealth>;
+  /** TCP peer of a request; defaults to Bun.serve's requestIP. Tests inject one. */
+  peerAddress?: PeerAddress;
+  /** Millisecond clock (rate limiting, signature expiry). */
+  now?: () => number;
+  /** For the /resources fan-out; defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+export interface AppEnv {
+  Variables: { client: string };
+}
+
+/** Builds the rate-limit middleware for one endpoint (bucket name). */
+export type LimitFor = (endpoint: string) => import("hono").MiddlewareHandler<AppEnv>;

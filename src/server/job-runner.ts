@@ -1,0 +1,196 @@
+// Runs accepted off-chain jobs in the background and keeps track of them, so that shutdown can let them finish
+// (or record them failed) instead of dropping them. A job is stored as `running` before its id is returned, so
+// a client polling right after POST /api/jobs always finds it.
+import { describeError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Orchestrator } from "../orchestration/orchestrator.ts";
+import { openContainerStream, type StreamDeps } from "../orchestration/stream.ts";
+import type { ContainerResult, JobResult, JobStore } from "../shared/jobs.ts";
+import { JobLocation, type OffchainJobMessage } from "../shared/messages.ts";
+
+export interface JobRunnerDeps {
+  store: JobStore;
+  orchestrator: Orchestrator;
+  stream: StreamDeps;
+  log: Logger;
+}
+
+export interface JobRunner {
+  /** Records the job as running, then runs it in the background. Rejects if the store cannot record it. */
+  start(msg: OffchainJobMessage): Promise<void>;
+  /**
+   * Records the job as running and returns the streaming reply: `<id>\n` flushed on its own, then the first
+   * container's bytes as they arrive. A failure after the id line aborts the chunked transfer (the client sees
+   * a truncated body, not a clean end) and the job is stored `failed` with the reason.
+   */
+  stream(msg: OffchainJobMessage, requestSignal: AbortSignal): Promise<ReadableStream>;
+  inFlight(): number;
+  /** Waits up to `graceMs` for jobs in flight, then cancels the rest and waits until each is recorded. */
+  drain(graceMs: number): Promise<void>;
+}
+
+const SHUTDOWN = new Error("the node is shutting down");
+const CLIENT_GONE = new Error("the client disconnected before the stream finished");
+
+function running(id: string): JobResult {
+  return { id, status: "running", intermediate_results: [], result: null };
+}
+
+function finished(id: string, results: ContainerResult[]): JobResult {
+  const result = results[results.length - 1] ?? null;
+  const failed = result === null || "error" in result;
+  return { id, status: failed ? "failed" : "success", intermediate_results: results.slice(0, -1), result };
+}
+
+export function createJobRunner(deps: JobRunnerDeps): JobRunner {
+  const { store, orchestrator, log } = deps;
+  const jobs = new Set<Promise<void>>();
+  const shutdown = new AbortController();
+
+  function track(work: Promise<void>): void {
+    jobs.add(work);
+    work.finally(() => jobs.delete(work));
+  }
+
+  async function record(ip: string, job: JobResult): Promise<void> {
+    try {
+      await store.setDone(ip, job);
+    } catch (error) {
+      // The store retries and reports itself in /health; the job is recovered as failed on the next start.
+      log.error("could not record job result", {
+        id: job.id,
+        status: job.status,
+        error: describeError(error),
+      });
+    }
+  }
+
+  async function execute(msg: OffchainJobMessage): Promise<void> {
+    const results = await orchestrator.run(
+      {
+        containers: msg.containers,
+        data: msg.data,
+        source: JobLocation.OFFCHAIN,
+        destination: JobLocation.OFFCHAIN,
+        requiresProof: msg.requires_proof,
+      },
+      shutdown.signal,
+    );
+    await record(msg.ip, finished(msg.id, results));
+  }
+
+  return {
+    async start(msg) {
+      await store.setRunning(msg.ip, running(msg.id));
+      track(execute(msg));
+    },
+
+    async stream(msg, requestSignal) {
+      await store.setRunning(msg.ip, running(msg.id));
+      const container = msg.containers[0] ?? "";
+      const signal = AbortSignal.any([shutdown.signal, requestSignal]);
+      let settle: () => void = () => {};
+      track(new Promise<void>((resolve) => (settle = resolve)));
+      const encoder = new TextEncoder();
+      let done = false;
+
+      const fail = async (error: string): Promise<void> => {
+        if (done) return;
+        done = true;
+        orchestrator.recordOffchain("failed", [container]);
+        log.warn("Container error", { container, id: msg.id, error });
+        await record(msg.ip, {
+          id: msg.id,
+          status: "failed",
+          intermediate_results: [],
+          result: { container, error },
+        });
+      };
+
+      const body = new ReadableStream({
+        type: "direct",
+        async pull(controller) {
+          try {
+            controller.write(encoder.encode(`${msg.id}\n`));
+            await controller.flush();
+            const parts: Uint8Array[] = [];
+            let stream: Awaited<ReturnType<typeof openContainerStream>>;
+            try {
+              stream = await openContainerStream(deps.stream, container, msg.data, signal);
+            } catch (error) {
+              await fail(describeError(error));
+              return Promise.reject(undefined);
+            }
+            try {
+              for await (const chunk of stream.chunks) {
+                if (signal.aborted) break;
+                parts.push(chunk);
+                await controller.write(chunk);
+                await controller.flush();
+              }
+            } catch (error) {
+              await fail(stream.describe(error));
+              return Promise.reject(undefined);
+            }
+            if (signal.aborted) {
+              await fail(
+                `Job cancelled during the stream: ${(signal.reason as Error | undefined)?.message ?? ""}`,
+              );
+              return Promise.reject(undefined);
+            }
+            let text: string;
+            try {
+              text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
+            } catch {
+              await fail(`Container ${container} streamed output that is not valid UTF-8`);
+              controller.close();
+              return;
+            }
+            done = true;
+            orchestrator.recordOffchain("success", [container]);
+            await record(msg.ip, {
+              id: msg.id,
+              status: "success",
+              intermediate_results: [],
+              result: { container, output: { output: text } },
+            });
+            controller.close();
+          } finally {
+            // Rejecting with `undefined` makes Bun reset the connection without printing a stack to stderr.
+            settle();
+          }
+        },
+        cancel() {
+          // The client went away; requestSignal aborts the container call and pull() records the outcome.
+        },
+      });
+      // If the client never reads the body, pull() may not run: make sure the job still ends.
+      requestSignal.addEventListener(
+        "abort",
+        () => {
+          if (!done) queueMicrotask(() => void fail(CLIENT_GONE.message).finally(settle));
+        },
+        { once: true },
+      );
+      return body;
+    },
+
+    inFlight: () => jobs.size,
+
+    async drain(graceMs) {
+      if (jobs.size === 0) return;
+      log.info("waiting for jobs in flight", { jobs: jobs.size, grace_ms: graceMs });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), graceMs);
+      });
+      const outcome = await Promise.race([Promise.all([...jobs]).then(() => "drained" as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        log.warn("jobs still running at the shutdown deadline; cancelling them", { jobs: jobs.size });
+        shutdown.abort(SHUTDOWN);
+        await Promise.all([...jobs]);
+      }
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// POST /api/jobs, POST /api/jobs/batch, POST /api/jobs/stream, GET /api/jobs.
+
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { checkDelegatedSubscription } from "../../guardian/delegated.ts";
+import { checkOffchainJob, type GuardianError } from "../../guardian/offchain.ts";
+import { describeError } from "../../lib/errors.ts";
+import type { JobListFilter, JobResult } from "../../shared/jobs.ts";
+import { type BodyProblem, type JobMessage, parseJobMessage } from "../../shared/messages.ts";
+import { readJsonBody } from "../body.ts";
+import type { AppDeps, AppEnv, LimitFor } from "../context.ts";
+import { sendError, sendJson } from "../json-response.ts";
+
+/** The outcome of one job request, as a reply body and status (batches collect the bodies). */
+type Outcome =
+  | { status: 200; body: Record<string, unknown>; message?: JobMessage }
+  | { status: 400 | 405 | 503; body: { error: string; params: Record<string, unknown> } };
+
+const STREAM_HEADERS = {
+  "Content-Type": "application/octet-stream",
+  "X-Content-Type-Options": "nosniff",
+  "Cache-Control": "no-store",
+};
+
+function invalid(problem: BodyProblem): Outcome {
+  return { status: 400, body: { error: "Invalid request body", params: { ...problem } } };
+}
+
+function rejected(error: GuardianError): Outcome {
+  return { status: 405, body: { error: error.error, params: error.params } };
+}
+
+export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: LimitFor): Hono<AppEnv> {
+  const { config, rules, runner, store, log } = deps;
+  const maxBytes = config.server.max_body_bytes;
+  const chainEnabled = config.chain.enabled && deps.delegated !== undefined;
+  const noLookup = () => undefined;
+  const app = new Hono<AppEnv>();
+
+  /** Parse + guardian; for `dispatch`, also starts the job (or hands the subscription to the chain side). */
+  async function handle(body: unknown, client: string, dispatch: boolean): Promise<Outcome> {
+    const parsed = parseJobMessage(body, crypto.randomUUID(), client);
+    if (!parsed.ok) return invalid(parsed.problem);
+    const msg = parsed.message;
+    if (msg.kind === "offchain") {
+      const error = checkOffchainJob(msg, rules);
+      if (error) return rejected(error);
+      if (!dispatch) return { status: 200, body: { id: msg.id }, message: msg };
+      try {
+        await runner.start(msg);
+      } catch (err) {
+        log.error("could not enqueue job", { id: msg.id, error: describeError(err) });
+        return {
+          status: 503,
+          body: { error: "Could not enqueue job", params: { reason: describeError(err) } },
+        };
+      }
+      return { status: 200, body: { id: msg.id } };
+    }
+    const check = checkDelegatedSubscription(msg, {
+      rules,
+      chainEnabled,
+      now: deps.now() / 1000,
+      lookup: deps.delegated?.lookup ?? noLookup,
+    });
+    if (!check.ok) return rejected(check.error);
+    if (!dispatch) return { status: 200, body: {}, message: msg };
+    try {
+      await deps.delegated?.sink.submit(msg);
+    } catch (err) {
+      log.error("could not submit delegated subscription", { error: describeError(err) });
+      return {
+        status: 503,
+        body: { error: "Could not submit delegated subscription", params: { reason: describeError(err) } },
+      };
+    }
+    return { status: 200, body: {} };
+  }
+
+  const reply = (c: Context<AppEnv>, outcome: Outcome) => sendJson(c, outcome.body, outcome.status);
+
+  app.post("/api/jobs", limit("create_job"), async (c) => {
+    const body = await readJsonBody(c, { requireJsonType: true, maxBytes });
+    if (!body.ok) return sendError(c, body.status, body.error, body.params);
+    return reply(c, await handle(body.value, c.get("client"), true));
+  });
+
+  // The reference read batch bodies whatever the content type; so do we. A malformed item gets its own 400-style
+  // entry (with its index) instead of failing the whole batch with a 500 as the reference did.
+  app.post("/api/jobs/batch", limit("create_job_batch"), async (c) => {
+    const body = await readJsonBody(c, { requireJsonType: false, maxBytes });
+    if (!body.ok) return sendError(c, body.status, body.error, body.params);
+    const items = body.value;
+    if (!Array.isArray(items)) return sendError(c, 400, "Expected a list", { type: typeof items });
+    if (items.length > config.server.max_batch_jobs) {
+      return sendError(c, 400, "Too many jobs in batch", {
+        count: items.length,
+        max: config.server.max_batch_jobs,
+      });
+    }
+    const client = c.get("client");
+    const out: Record<string, unknown>[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const outcome = await handle(items[index], client, true);
+      if (outcome.status === 400) {
+        out.push({ error: outcome.body.error, params: { index, ...outcome.body.params } });
+      } else out.push(outcome.body);
+    }
+    return sendJson(c, out);
+  });
+
+  app.post("/api/jobs/stream", limit("create_job_stream"), async (c) => {
+    const body = await readJsonBody(c, { requireJsonType: true, maxBytes });
+    if (!body.ok) return sendError(c, body.status, body.error, body.params);
+    const outcome = await handle(body.value, c.get("client"), false);
+    if (outcome.status !== 200) return reply(c, outcome);
+    const msg = outcome.message;
+    if (msg?.kind !== "offchain") {
+      return sendError(c, 405, "Streaming only supported for OffchainJob requests.");
+    }
+    let stream: ReadableStream;
+    try {
+      stream = await runner.stream(msg, c.req.raw.signal);
+    } catch (err) {
+      return sendError(c, 503, "Could not enqueue job", { reason: describeError(err) });
+    }
+    return c.body(stream, 200, { ...STREAM_HEADERS, "X-Job-Id": msg.id });
+  });
+
+  app.get("/api/jobs", limit("get_job"), async (c) => {
+    const client = c.get("client");
+    const ids = c.req.queries("id");
+    try {
+      if (ids && ids.length > 0) {
+        const results = await store.get(client, ids);
+        if (c.req.query("intermediate") === "true") return sendJson(c, results);
+        return sendJson(c, results.map(withoutIntermediate));
+      }
+      const pending = c.req.query("pending");
+      const filter: JobListFilter =
+        pending === "true" ? "pending" : pending === "false" ? "completed" : "all";
+      return sendJson(c, await store.listIds(client, filter));
+    } catch (err) {
+      log.error("job store read failed", { error: describeError(err) });
+      return sendError(c, 503, "Job store unavailable", { reason: describeError(err) });
+    }
+  });
+
+  return app;
+}
+
+function withoutIntermediate(job: JobResult): Omit<JobResult, "intermediate_results"> {
+  return { id: job.id, status: job.status, result: job.result };
+}
