@@ -4,7 +4,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { NodeError } from "../lib/errors.ts";
+import { describeError, NodeError, StartupError } from "../lib/errors.ts";
 import { parseJson, stringifyJson } from "../lib/json.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { loop } from "../lib/service.ts";
@@ -104,12 +104,21 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
   function open(): ReturnType<typeof prepare> {
     if (sql) return sql;
-    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-    const handle = new Database(options.path, { create: true, strict: true });
-    // WAL: readers never block the writer; NORMAL sync is durable across a process crash (the case that
-    // matters here) and only risks the last transactions on power loss.
-    handle.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
-    handle.exec(SCHEMA);
+    let handle: Database;
+    try {
+      if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+      handle = new Database(options.path, { create: true, strict: true });
+      // WAL: readers never block the writer; NORMAL sync is durable across a process crash (the case that
+      // matters here) and only risks the last transactions on power loss. busy_timeout blocks the event loop,
+      // so keep it short: only a second process on the same file (unsupported) would ever wait on it.
+      handle.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 1000;");
+      handle.exec(SCHEMA);
+    } catch (error) {
+      throw new StartupError(`cannot open the job store file ${options.path}: ${describeError(error)}`, {
+        cause: error,
+        meta: { path: options.path },
+      });
+    }
     db = handle;
     sql = prepare(handle);
     completedCount = sql.countCompleted.get()?.n ?? 0;

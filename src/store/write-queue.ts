@@ -72,20 +72,21 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
       queued++;
       const previous = tails.get(key) ?? Promise.resolve();
       const gate = gateTail;
+      // The count drops before the caller's promise settles, so size() is exact once a write has landed.
       const run = previous
         .catch(() => undefined)
         .then(() => gate.catch(() => undefined))
-        .then(() => attempt(key, op));
-      const tail = run.then(
+        .then(() => attempt(key, op))
+        .finally(() => {
+          queued--;
+          if (tails.get(key) === tail) tails.delete(key);
+          if (queued === 0) emptied?.();
+        });
+      const tail: Promise<void> = run.then(
         () => undefined,
         () => undefined,
       );
       tails.set(key, tail);
-      void tail.then(() => {
-        queued--;
-        if (tails.get(key) === tail) tails.delete(key);
-        if (queued === 0) emptied?.();
-      });
       return run;
     },
 

@@ -1,8 +1,16 @@
+import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../../src/lib/log.ts";
 import { createEmbeddedStore } from "../../../src/store/embedded.ts";
-import { jobStoreContract, type OpenedStore, type StoreHarness } from "./contract.ts";
+import {
+  jobStoreContract,
+  type OpenedStore,
+  running,
+  type StoreHarness,
+  succeeded,
+  waitFor,
+} from "./contract.ts";
 
 let counter = 0;
 
@@ -33,3 +41,49 @@ async function embeddedHarness(): Promise<StoreHarness> {
 }
 
 jobStoreContract("embedded", embeddedHarness);
+
+describe("embedded job store", () => {
+  test("error: a path that cannot be opened fails setup with the path in the message", async () => {
+    const store = createEmbeddedStore({
+      path: "/proc/no-such-dir/jobs.sqlite",
+      instanceId: "n",
+      pendingTtlMs: 1000,
+      completedTtlMs: 0,
+      maxCompleted: 10,
+      log: createLogger({ component: "store" }),
+    });
+    await expect(store.setup?.(AbortSignal.timeout(5_000))).rejects.toThrow(
+      "cannot open the job store file /proc/no-such-dir/jobs.sqlite",
+    );
+    expect(store.health?.().ok).toBe(false);
+    await expect(store.get("::1", ["x"])).rejects.toMatchObject({ status: 503 });
+  });
+
+  test("behavior: run() sweeps expired rows and stops when aborted", async () => {
+    let now = 1_000_000;
+    const store = createEmbeddedStore({
+      path: ":memory:",
+      instanceId: "n",
+      pendingTtlMs: 1000,
+      completedTtlMs: 1000,
+      maxCompleted: 10,
+      log: createLogger({ component: "store" }),
+      now: () => now,
+      sweepEveryMs: 5,
+    });
+    await store.setup?.(AbortSignal.timeout(5_000));
+    await store.setRunning("::1", running("p"));
+    await store.setDone("::1", succeeded("d"));
+    expect(await store.listIds("::1", "all")).toEqual(["p", "d"]);
+    now += 2000;
+    const stop = new AbortController();
+    const loop = store.run?.(stop.signal);
+    await waitFor(() => store.pendingCount() === 0);
+    stop.abort();
+    await loop;
+    now -= 2000;
+    // Rows are gone, not merely hidden by the read filter.
+    expect(await store.listIds("::1", "all")).toEqual([]);
+    await store.close?.();
+  });
+});
