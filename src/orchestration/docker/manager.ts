@@ -362,6 +362,48 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     };
   }
 
+  /** Creates/starts every container, then waits until each answers HTTP (bounded). */
+  async function startAndWait(signal: AbortSignal): Promise<void> {
+    const results = await Promise.allSettled(
+      managed.map((m) =>
+        enqueue(m, async () => {
+          await ensureRunning(m);
+          setState(m, "starting", "started, waiting for HTTP");
+        }),
+      ),
+    );
+    const failures = results.flatMap((result) =>
+      result.status === "rejected" ? [describeError(result.reason)] : [],
+    );
+    if (failures.length > 0) {
+      throw new StartupError(failures.length === 1 ? (failures[0] as string) : failures.join("; "));
+    }
+
+    if (config.container_ready_timeout <= 0) {
+      // Readiness checks turned off: the reference's blind wait.
+      log.info("Waiting for container startup", { startup_wait_s: config.startup_wait });
+      await sleep(config.startup_wait * 1000, signal);
+      await Promise.all(managed.map((m) => requestCheck(m)));
+    } else {
+      // Give every container at least startup_wait seconds, as configured, but stop waiting as soon as all
+      // of them answer.
+      const timeoutS = Math.max(config.container_ready_timeout, config.startup_wait);
+      log.info("Waiting for container startup", { timeout_s: timeoutS });
+      const deadline = Date.now() + timeoutS * 1000;
+      await Promise.all(managed.map((m) => waitReady(m, deadline, signal)));
+    }
+    inSetup = false;
+    const ready = managed.filter((m) => m.status.ready).map((m) => m.config.id);
+    const notReady = managed.filter((m) => !m.status.ready);
+    for (const m of notReady) {
+      log.warn(`Container '${m.config.id}' is not ready: ${m.status.detail}`, { id: m.config.id });
+    }
+    log.info("Container manager setup complete", {
+      ready,
+      not_ready: notReady.map((m) => m.config.id),
+    });
+  }
+
   return {
     name: "containers",
 
@@ -405,44 +447,17 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
         },
       });
 
-      const results = await Promise.allSettled(
-        managed.map((m) =>
-          enqueue(m, async () => {
-            await ensureRunning(m);
-            setState(m, "starting", "started, waiting for HTTP");
-          }),
-        ),
-      );
-      const failures = results.flatMap((result) =>
-        result.status === "rejected" ? [describeError(result.reason)] : [],
-      );
-      if (failures.length > 0) {
-        throw new StartupError(failures.length === 1 ? (failures[0] as string) : failures.join("; "));
+      // A setup that fails or is cut short is not closed by the lifecycle: stop the event stream here then.
+      const abandon = () => events.abort();
+      signal.addEventListener("abort", abandon, { once: true });
+      try {
+        await startAndWait(signal);
+      } catch (error) {
+        events.abort();
+        throw error;
+      } finally {
+        signal.removeEventListener("abort", abandon);
       }
-
-      if (config.container_ready_timeout <= 0) {
-        // Readiness checks turned off: the reference's blind wait.
-        log.info("Waiting for container startup", { startup_wait_s: config.startup_wait });
-        await sleep(config.startup_wait * 1000, signal);
-        await Promise.all(managed.map((m) => requestCheck(m)));
-      } else {
-        // Give every container at least startup_wait seconds, as configured, but stop waiting as soon as all
-        // of them answer.
-        const timeoutS = Math.max(config.container_ready_timeout, config.startup_wait);
-        log.info("Waiting for container startup", { timeout_s: timeoutS });
-        const deadline = Date.now() + timeoutS * 1000;
-        await Promise.all(managed.map((m) => waitReady(m, deadline, signal)));
-      }
-      inSetup = false;
-      const ready = managed.filter((m) => m.status.ready).map((m) => m.config.id);
-      const notReady = managed.filter((m) => !m.status.ready);
-      for (const m of notReady) {
-        log.warn(`Container '${m.config.id}' is not ready: ${m.status.detail}`, { id: m.config.id });
-      }
-      log.info("Container manager setup complete", {
-        ready,
-        not_ready: notReady.map((m) => m.config.id),
-      });
     },
 
     async run(signal) {

@@ -1,7 +1,7 @@
 // Image pulls at boot: every configured image, concurrently, with registry credentials applied, progress shown,
 // and the pull awaited to its real end (dockerode's pull() resolves when the stream opens, so the stream is
 // followed with modem.followProgress). An unreachable registry falls back to a local copy of the image.
-import type { AuthConfig } from "dockerode";
+import type { AuthConfigObject } from "dockerode";
 import type { Config } from "../../config/schema.ts";
 import { StartupError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -63,7 +63,7 @@ function normalizeRegistry(address: string): string {
  * Credentials for one image: the configured ones apply to images on `server_address` (Docker Hub when it is
  * empty) and to no other registry, so Docker Hub credentials are never sent to a third-party registry.
  */
-export function authFor(image: string, credentials: Config["docker"]): AuthConfig | undefined {
+export function authFor(image: string, credentials: Config["docker"]): AuthConfigObject | undefined {
   if (!credentials) return undefined;
   const registry = normalizeRegistry(credentials.server_address || DOCKER_HUB);
   if (registryOf(image) !== registry) return undefined;
@@ -193,7 +193,8 @@ class ProgressBoard {
   update(image: string, event: ProgressEvent): void {
     const layers = this.layers.get(image);
     if (!layers) return;
-    if (event.id && event.status && event.id !== image) {
+    // "Pulling from <repo>" carries the tag as its id; every other event with an id is about one layer.
+    if (event.id && event.status && !event.status.startsWith("Pulling from")) {
       const layer = layers.get(event.id) ?? { current: 0, total: 0, done: false };
       layer.current = event.progressDetail?.current ?? layer.current;
       layer.total = event.progressDetail?.total ?? layer.total;
