@@ -114,6 +114,10 @@ async function pid1(): Promise<Response> {
   return Response.json({ cmdline, init: process.pid !== 1, pid: process.pid });
 }
 
+// Simulates a crashing service (for restart tests): exits with EXIT_CODE (default 1) after EXIT_AFTER_MS.
+const exitAfter = Number(process.env.EXIT_AFTER_MS ?? 0);
+if (exitAfter > 0) setTimeout(() => process.exit(Number(process.env.EXIT_CODE ?? 1)), exitAfter);
+
 // Simulates a slow service (a model loading) so readiness detection can be tested: the port opens late.
 const startupDelay = Number(process.env.STARTUP_DELAY_MS ?? 0);
 if (startupDelay > 0) await sleep(startupDelay);

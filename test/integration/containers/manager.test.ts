@@ -221,6 +221,28 @@ describe("container manager", () => {
     }
   });
 
+  test("behavior: a container that keeps crashing at start is reported without waiting for the whole timeout", async () => {
+    const id = run.name("crash");
+    const node = await start({
+      container_ready_timeout: 120,
+      containers: [echo(id, freePort(), { env: { EXIT_AFTER_MS: 1, EXIT_CODE: 3 } })],
+    });
+    try {
+      const [status] = node.manager.statuses();
+      expect(status?.ready).toBe(false);
+      const complete = logs.find(
+        (r) =>
+          r.msg === "Container manager setup complete" &&
+          Array.isArray(r.not_ready) &&
+          r.not_ready.includes(id),
+      );
+      expect(complete).toBeDefined();
+      expect(logs.some((r) => r.id === id && String(r.reason).includes("exit code 3"))).toBe(true);
+    } finally {
+      await node.stop();
+    }
+  });
+
   test("behavior: a container killed from outside is reported and comes back", async () => {
     const id = run.name("kill");
     const port = freePort();
