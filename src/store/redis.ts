@@ -111,6 +111,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   let lastError: string | undefined;
   let recovery: Promise<number> | undefined;
   let closing = false;
+  /** Writes waiting on a live connection, woken when it drops. */
+  const onDisconnect = new Set<() => void>();
 
   const key = {
     member: (client: string, id: string) => `${enc(client)}:${enc(id)}`,
@@ -138,7 +140,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     const client =
       role === "writer"
         ? // Commands wait for a reconnect instead of failing; the write queue adds ordering and retries.
-          new Redis({ ...base, maxRetriesPerRequest: null, enableOfflineQueue: true })
+          // commandTimeout: a Redis that stops answering without closing the socket fails writes into retries
+          // (and health) instead of holding them forever; the scripts are idempotent, so a retry is safe.
+          new Redis({ ...base, maxRetriesPerRequest: null, enableOfflineQueue: true, commandTimeout: 10_000 })
         : // Reads fail fast while Redis is away.
           new Redis({
             ...base,
@@ -157,6 +161,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         lastError = undefined;
       });
       client.on("close", () => {
+        for (const wake of onDisconnect) wake();
         if (downSince !== undefined || closing) return;
         downSince = Date.now();
         log.warn("Redis connection lost; writes are queued until it is back", {
@@ -206,7 +211,18 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         log.error("job store write dropped", { error: describeError(error) });
       },
     );
-    await Promise.race([watched, sleep(writeWaitMs)]);
+    // While connected, wait for the write itself (no timer per write); if the connection drops meanwhile, or
+    // is already down, give it writeWaitMs more and then accept it as queued.
+    if (writer?.status === "ready" && !settled) {
+      let wake = () => {};
+      const dropped = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      onDisconnect.add(wake);
+      await Promise.race([watched, dropped]);
+      onDisconnect.delete(wake);
+    }
+    if (!settled) await Promise.race([watched, sleep(writeWaitMs)]);
     if (failed !== undefined) {
       throw failed instanceof NodeError
         ? failed
@@ -416,6 +432,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         return {
           ok: false,
           detail: `redis ${where} unreachable since ${since}${lastError ? ` (${lastError})` : ""}; ${queued} writes queued`,
+          queued_writes: queued,
+        };
+      }
+      if (queue.retrying() > 0) {
+        return {
+          ok: false,
+          detail: `redis ${where} is failing writes (${lastError ?? "retrying"}); ${queued} writes queued`,
           queued_writes: queued,
         };
       }

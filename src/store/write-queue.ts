@@ -22,6 +22,8 @@ export interface WriteQueue {
   gate<T>(work: () => Promise<T>): Promise<T>;
   /** Accepted writes that have not landed yet. */
   size(): number;
+  /** Writes currently waiting to retry after a failure (the backend is refusing or timing out). */
+  retrying(): number;
   /** Waits until the queue is empty or `timeoutMs` passes; true when empty. */
   drain(timeoutMs: number): Promise<boolean>;
   /** Stops retrying: writes still queued reject. */
@@ -35,6 +37,7 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
   const stop = new AbortController();
   let gateTail: Promise<unknown> = Promise.resolve();
   let queued = 0;
+  let retryingNow = 0;
   let emptied: (() => void) | undefined;
 
   /** Runs `op` until it succeeds, a non-retryable error occurs, or the queue closes. */
@@ -50,7 +53,9 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
         if (failures === 0 || failures % 10 === 0) {
           log.warn("job store write failed, retrying", { op: what, error, retry_in_ms: delay, queued });
         }
+        retryingNow++;
         await sleep(delay, stop.signal);
+        retryingNow--;
       }
     }
   }
@@ -98,6 +103,7 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
     },
 
     size: () => queued,
+    retrying: () => retryingNow,
 
     async drain(timeoutMs) {
       if (queued === 0) return true;
