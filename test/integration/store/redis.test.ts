@@ -87,6 +87,66 @@ describe("redis job store", () => {
   );
 
   test(
+    "behavior: listing and counting never scan the keyspace",
+    async () => {
+      await using server = await startPrivateRedis();
+      const store = await opened(createRedisStore(options(server, uniqueKeyPrefix("noscan"))));
+      try {
+        for (let i = 0; i < 20; i++) await store.setRunning(`10.0.0.${i % 3}`, running(`p${i}`));
+        for (let i = 0; i < 20; i++) await store.setDone(`10.0.0.${i % 3}`, succeeded(`p${i}`));
+        expect(await store.listIds("10.0.0.1", "all")).toHaveLength(7);
+        expect(await store.get("10.0.0.1", ["p1", "p4"])).toHaveLength(2);
+        await waitFor(() => store.pendingCount() === 0);
+        const raw = new Redis({ host: server.host, port: server.port });
+        try {
+          const stats = await raw.info("commandstats");
+          expect(stats).not.toMatch(/cmdstat_(scan|keys|dbsize|flushdb)\b/);
+        } finally {
+          raw.disconnect();
+        }
+      } finally {
+        await store.close?.();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
+    "behavior: redis.password is sent; a wrong one reports unhealthy instead of failing start-up",
+    async () => {
+      await using server = await startPrivateRedis({ args: ["--requirepass", "s3cret-pass"] });
+      const prefix = uniqueKeyPrefix("auth");
+      const good = await opened(
+        createRedisStore({
+          ...options(server, prefix),
+          redis: { ...options(server, prefix).redis, password: "s3cret-pass" },
+        }),
+      );
+      try {
+        await good.setDone("::1", succeeded("a"));
+        expect(await good.get("::1", ["a"])).toEqual([succeeded("a")]);
+        expect(good.health().ok).toBe(true);
+      } finally {
+        await good.close?.();
+      }
+      const bad = createRedisStore({
+        ...options(server, prefix),
+        redis: { ...options(server, prefix).redis, password: "wrong-pass" },
+        connectWaitMs: 300,
+      });
+      try {
+        await bad.setup?.(AbortSignal.timeout(10_000));
+        expect(bad.health().ok).toBe(false);
+        await waitFor(() => /WRONGPASS|NOAUTH|invalid/i.test(bad.health().detail ?? ""));
+        expect(bad.health().detail).not.toContain("wrong-pass");
+      } finally {
+        await bad.close?.();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
     "behavior: a Redis restart mid-run loses no accepted job",
     async () => {
       await using server = await startPrivateRedis({ persistent: true });
