@@ -58,6 +58,7 @@ export interface OrchestratorDeps {
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const SNIPPET = 200;
+const JSON_HEADERS: Record<string, string> = { "Content-Type": "application/json" };
 
 /** An error string for a container call that did not produce JSON. */
 export class ContainerCallError extends Error {
@@ -125,20 +126,32 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     const endpoint = directory.endpoint(id);
     if (!endpoint) return { container: id, error: `Container ${id} is not available` };
     const url = `${endpoint.baseUrl}/service_output`;
-    const timeout = AbortSignal.timeout(jobTimeoutMs);
-    const callSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // One controller per call, aborted by the timeout or the job's signal, with both detached afterwards:
+    // AbortSignal.any() on the long-lived shutdown signal would accumulate a dependent per call.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("timed out", "TimeoutError")),
+      jobTimeoutMs,
+    );
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
     let response: Response;
     let text: string;
     try {
+      if (signal?.aborted) throw signal.reason;
       response = await doFetch(url, {
         method: "POST",
-        headers: { ...endpoint.headers, "Content-Type": "application/json" },
+        headers:
+          Object.keys(endpoint.headers).length > 0 ? { ...endpoint.headers, ...JSON_HEADERS } : JSON_HEADERS,
         body: payload,
-        signal: callSignal,
+        signal: controller.signal,
       });
       text = await response.text();
     } catch (error) {
       return { container: id, error: describeFetchFailure(id, url, error, signal, jobTimeoutMs) };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
     }
     const contentType = response.headers.get("content-type") ?? "";
     if (!JSON_CONTENT_TYPE.test(contentType)) {

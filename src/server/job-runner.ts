@@ -25,6 +25,12 @@ export interface JobRunner {
    */
   stream(msg: OffchainJobMessage, requestSignal: AbortSignal): Promise<ReadableStream>;
   inFlight(): number;
+  /**
+   * The running state of a job this process is executing for `client` (undefined otherwise). Polls of jobs in
+   * flight are answered from here instead of the store: the entry exists from after the `running` write until
+   * after the final write, so a reader never sees a gap between the two.
+   */
+  peek(client: string, id: string): JobResult | undefined;
   /** Waits up to `graceMs` for jobs in flight, then cancels the rest and waits until each is recorded. */
   drain(graceMs: number): Promise<void>;
 }
@@ -46,6 +52,14 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const { store, orchestrator, log } = deps;
   const jobs = new Set<Promise<void>>();
   const shutdown = new AbortController();
+  const running_ = new Map<string, JobResult>();
+  const key = (client: string, id: string) => `${client}\u0000${id}`;
+
+  async function markRunning(msg: OffchainJobMessage): Promise<void> {
+    const job = running(msg.id);
+    await store.setRunning(msg.ip, job, { containers: msg.containers });
+    running_.set(key(msg.ip, msg.id), job);
+  }
 
   function track(work: Promise<void>): void {
     jobs.add(work);
@@ -66,31 +80,39 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   }
 
   async function execute(msg: OffchainJobMessage): Promise<void> {
-    const results = await orchestrator.run(
-      {
-        containers: msg.containers,
-        data: msg.data,
-        source: JobLocation.OFFCHAIN,
-        destination: JobLocation.OFFCHAIN,
-        requiresProof: msg.requires_proof,
-      },
-      shutdown.signal,
-    );
-    await record(msg.ip, finished(msg.id, results));
+    try {
+      const results = await orchestrator.run(
+        {
+          containers: msg.containers,
+          data: msg.data,
+          source: JobLocation.OFFCHAIN,
+          destination: JobLocation.OFFCHAIN,
+          requiresProof: msg.requires_proof,
+        },
+        shutdown.signal,
+      );
+      await record(msg.ip, finished(msg.id, results));
+    } finally {
+      running_.delete(key(msg.ip, msg.id));
+    }
   }
 
   return {
     async start(msg) {
-      await store.setRunning(msg.ip, running(msg.id));
+      await markRunning(msg);
       track(execute(msg));
     },
 
     async stream(msg, requestSignal) {
-      await store.setRunning(msg.ip, running(msg.id));
+      await markRunning(msg);
       const container = msg.containers[0] ?? "";
       const signal = AbortSignal.any([shutdown.signal, requestSignal]);
-      let settle: () => void = () => {};
-      track(new Promise<void>((resolve) => (settle = resolve)));
+      let settleTracked: () => void = () => {};
+      track(new Promise<void>((resolve) => (settleTracked = resolve)));
+      const settle = () => {
+        running_.delete(key(msg.ip, msg.id));
+        settleTracked();
+      };
       const encoder = new TextEncoder();
       let done = false;
 
@@ -176,6 +198,8 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     },
 
     inFlight: () => jobs.size,
+
+    peek: (client, id) => running_.get(key(client, id)),
 
     async drain(graceMs) {
       if (jobs.size === 0) return;

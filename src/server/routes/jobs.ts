@@ -127,12 +127,35 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
     return c.body(stream, 200, { ...STREAM_HEADERS, "X-Job-Id": msg.id });
   });
 
+  /**
+   * Completed results (request order) then running ones, as the store answers; jobs this process is running
+   * are answered from memory, so polling a job in flight costs no store read.
+   */
+  async function getJobs(client: string, ids: string[]): Promise<JobResult[]> {
+    const local = ids.map((id) => runner.peek(client, id));
+    const missing = ids.filter((_, i) => local[i] === undefined);
+    if (missing.length === 0) return local as JobResult[];
+    const stored =
+      missing.length === ids.length ? await store.get(client, ids) : await store.get(client, missing);
+    if (missing.length === ids.length) return stored;
+    const completed = stored.filter((job) => job.status !== "running");
+    const storedRunning = new Map(
+      stored.filter((job) => job.status === "running").map((job) => [job.id, job]),
+    );
+    const pending: JobResult[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const job = local[i] ?? storedRunning.get(ids[i] ?? "");
+      if (job) pending.push(job);
+    }
+    return [...completed, ...pending];
+  }
+
   app.get("/api/jobs", limit("get_job"), async (c) => {
     const client = c.get("client");
     const ids = c.req.queries("id");
     try {
       if (ids && ids.length > 0) {
-        const results = await store.get(client, ids);
+        const results = await getJobs(client, ids);
         if (c.req.query("intermediate") === "true") return sendJson(c, results);
         return sendJson(c, results.map(withoutIntermediate));
       }
