@@ -1,0 +1,75 @@
+// Rate limiting, body limits and JSON errors over real HTTP, through the release binary.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type NodeFixture, postJson, startNode } from "./node-process.ts";
+
+let f: NodeFixture;
+let url = "";
+
+beforeAll(async () => {
+  f = await startNode("limits", {
+    store: "embedded",
+    extra: { server: { rate_limit: { num_requests: 3, period: 60 }, max_body_bytes: 1024 } },
+  });
+  url = f.node.url;
+}, 180_000);
+
+afterAll(async () => {
+  await f?.[Symbol.asyncDispose]();
+});
+
+describe("limits through the binary", () => {
+  test("default: a burst of num_requests, then 429 with Retry-After; other buckets unaffected", async () => {
+    // startNode's readiness polling used /health, so test /info.
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${url}/info`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("ratelimit-limit")).toBe("3");
+      expect(res.headers.get("ratelimit-remaining")).toBe(String(2 - i));
+    }
+    const refused = await fetch(`${url}/info`, { headers: { "x-forwarded-for": "203.0.113.1" } });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({
+      error: "Too many requests",
+      params: { limit: 3, period: 60 },
+    });
+    expect((await fetch(`${url}/api/jobs`)).status).toBe(200);
+    const put = await fetch(`${url}/api/status`, {
+      method: "PUT",
+      body: JSON.stringify({ id: "x", status: "running", containers: [] }),
+    });
+    expect(put.status).toBe(200);
+  });
+
+  test("error: oversize bodies, chunked or not, get a JSON 413", async () => {
+    const big = { containers: [f.ids.echo], data: { pad: "x".repeat(4096) } };
+    const res = await postJson(`${url}/api/jobs/batch`, [big]);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: "Request body too large", params: { max_bytes: 1024 } });
+    const chunks = [
+      new TextEncoder().encode("["),
+      new TextEncoder().encode(JSON.stringify(big)),
+      new TextEncoder().encode("]"),
+    ];
+    const chunked = await fetch(`${url}/api/jobs/batch`, {
+      method: "POST",
+      body: new ReadableStream({
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(next);
+          else controller.close();
+        },
+      }),
+    });
+    expect(chunked.status).toBe(413);
+  });
+
+  test("error: unknown path and wrong method are JSON", async () => {
+    const missing = await fetch(`${url}/api/nothing`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: "Not found", params: { path: "/api/nothing" } });
+    const wrong = await fetch(`${url}/api/jobs/stream`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST, OPTIONS");
+  });
+});
