@@ -368,6 +368,34 @@ describe("deliverCompute", () => {
     expect((await simulateDeliver(chain, { id: failing, interval: 1 }))?.data).toBe("0x");
   });
 
+  test("error: a consumer re-entering deliverCompute makes it revert Reentrancy()", async () => {
+    const { id } = await createSubscription(chain, { consumer: "failingConsumer", redundancy: 2 });
+    await write(chain, {
+      contract: "TestFailingConsumer",
+      address: chain.addresses.failingConsumer,
+      functionName: "setFailMode",
+      args: [5],
+      from: chain.accounts.other,
+    });
+    const info = await simulateDeliver(chain, { id, interval: 1 });
+    expect([info?.selector, info?.errorName]).toEqual(["0xab143c06", "Reentrancy"]);
+  });
+
+  test("error: the failing consumer's getContainerInputs can revert as well", async () => {
+    const failing = { contract: "TestFailingConsumer", address: chain.addresses.failingConsumer };
+    const inputs = { ...failing, functionName: "getContainerInputs", args: [3, 1, 0, zeroAddress] };
+    expect(await read(chain, inputs)).toBe(expectedContainerInputs(3, 1));
+    await write(chain, {
+      ...failing,
+      functionName: "setFailInputs",
+      args: [true],
+      from: chain.accounts.other,
+    });
+    expect((await simulateRevert(chain, { ...inputs, from: chain.accounts.node }))?.args).toEqual([
+      "TestFailingConsumer: inputs",
+    ]);
+  });
+
   test("error: rawReceiveCompute from anyone but the Coordinator reverts NotCoordinator", async () => {
     const info = await simulateRevert(chain, {
       contract: "TestSubscriptionConsumer",
@@ -536,6 +564,25 @@ describe("payments", () => {
       wallet: chain.accounts.consumerOwner.address,
     });
     expect(await errorOfDelivery({ id: badSub, interval: 1, nodeWallet })).toBe("InvalidWallet");
+  });
+
+  test("error: a fee above 32767 bps overflows 2*F in uint16 (Panic 0x11)", async () => {
+    const token = chain.addresses.token;
+    const { consumerWallet, nodeWallet } = await paidSetup(token);
+    const { id } = await createSubscription(chain, {
+      paymentToken: token,
+      paymentAmount: A,
+      wallet: consumerWallet,
+    });
+    await write(chain, {
+      contract: "Fee",
+      address: chain.addresses.fee,
+      functionName: "updateFee",
+      args: [40_000],
+      from: chain.accounts.deployer,
+    });
+    const info = await simulateDeliver(chain, { id, interval: 1, nodeWallet });
+    expect([info?.errorName, info?.args]).toEqual(["Panic", [0x11n]]);
   });
 
   test("error: InsufficientAllowance / InsufficientFunds from the consumer wallet", async () => {
@@ -777,6 +824,26 @@ describe("proof verification", () => {
     expect(await balanceOf(chain, nodeWallet, token)).toBe(A + 850n);
   });
 
+  test("error: a verifier fee above the remainder underflows (Panic 0x11)", async () => {
+    const { token, consumerWallet, nodeWallet, id } = await proofSetup();
+    await approve(chain, {
+      wallet: consumerWallet,
+      owner: chain.accounts.consumerOwner,
+      spender: chain.addresses.subscriptionConsumer,
+      token,
+      amount: 5n * A,
+    });
+    await write(chain, {
+      contract: "MockVerifier",
+      address: chain.addresses.verifier,
+      functionName: "setToken",
+      args: [token, true, 901n],
+      from: chain.accounts.other,
+    });
+    const info = await simulateDeliver(chain, { id, interval: 1, nodeWallet });
+    expect([info?.errorName, info?.args]).toEqual(["Panic", [0x11n]]);
+  });
+
   test("error: UnsupportedVerifierToken; node wallet without approval gives InsufficientAllowance", async () => {
     const { token, nodeWallet, id } = await proofSetup();
     const unapprovedNode = await setupWallet(chain, { owner: chain.accounts.node, token, fundAmount: A });
@@ -1009,6 +1076,14 @@ describe("fixture", () => {
     ).toBe(2);
     await own.mine(3);
     expect(await own.publicClient.getBlockNumber()).toBe(blockBefore + 3n);
+  });
+
+  test("behavior: without automine the deployment lands in one block; blocks come from mine()", async () => {
+    await using manual = await startChain({ noMining: true });
+    expect(manual.addresses.registry).toBe(SPEC_ADDRESSES.registry);
+    expect(await manual.publicClient.getBlockNumber()).toBe(1n);
+    await manual.mine(2);
+    expect(await manual.publicClient.getBlockNumber()).toBe(3n);
   });
 
   test("behavior: getSharedChain returns one instance per process", async () => {
