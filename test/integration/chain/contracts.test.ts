@@ -124,6 +124,43 @@ describe("deployment", () => {
   });
 });
 
+describe("Ownable (Fee)", () => {
+  const fee = () => ({ contract: "Fee", address: chain.addresses.fee });
+
+  test("default: transferOwnership moves the fee recipient; zero address is refused", async () => {
+    const { deployer, other } = chain.accounts;
+    const transfer = { ...fee(), functionName: "transferOwnership", from: deployer };
+    expect((await simulateRevert(chain, { ...transfer, args: [zeroAddress] }))?.errorName).toBe(
+      "NewOwnerIsZeroAddress",
+    );
+    const receipt = await write(chain, { ...transfer, args: [other.address] });
+    expect(decodeEvents(chain, "Fee", receipt, "OwnershipTransferred").map((e) => e.args)).toEqual([
+      { oldOwner: deployer.address, newOwner: other.address },
+    ]);
+    expect(await read(chain, { ...fee(), functionName: "FEE_RECIPIENT" })).toBe(other.address);
+  });
+
+  test("behavior: two-step handover", async () => {
+    const { deployer, other } = chain.accounts;
+    const complete = {
+      ...fee(),
+      functionName: "completeOwnershipHandover",
+      args: [other.address],
+      from: deployer,
+    };
+    expect((await simulateRevert(chain, complete))?.errorName).toBe("NoHandoverRequest");
+    await write(chain, { ...fee(), functionName: "requestOwnershipHandover", from: other });
+    const expiresAt = await read<bigint>(chain, {
+      ...fee(),
+      functionName: "ownershipHandoverExpiresAt",
+      args: [other.address],
+    });
+    expect(expiresAt).toBe(BigInt(await latestTimestamp(chain)) + 48n * 3600n);
+    await write(chain, complete);
+    expect(await read(chain, { ...fee(), functionName: "owner" })).toBe(other.address);
+  });
+});
+
 describe("subscriptions", () => {
   test("default: created through a consumer, owned by it, active at block time + period", async () => {
     const { id, receipt } = await createSubscription(chain, {
