@@ -1,7 +1,7 @@
 // Runs accepted off-chain jobs in the background and keeps track of them, so that shutdown can let them finish
 // (or record them failed) instead of dropping them. A job is stored as `running` before its id is returned, so
 // a client polling right after POST /api/jobs always finds it.
-import { describeError } from "../lib/errors.ts";
+import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Orchestrator } from "../orchestration/orchestrator.ts";
 import { openContainerStream, type StreamDeps } from "../orchestration/stream.ts";
@@ -55,7 +55,11 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const running_ = new Map<string, JobResult>();
   const key = (client: string, id: string) => `${client}\u0000${id}`;
 
+  let closing = false;
+
   async function markRunning(msg: OffchainJobMessage): Promise<void> {
+    // Jobs accepted after the drain began would be cut off by the store closing: refuse them instead.
+    if (closing) throw new NodeError("the node is shutting down", { status: 503, retryable: true });
     const job = running(msg.id);
     await store.setRunning(msg.ip, job, { containers: msg.containers });
     running_.set(key(msg.ip, msg.id), job);
@@ -202,18 +206,25 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     peek: (client, id) => running_.get(key(client, id)),
 
     async drain(graceMs) {
+      closing = true;
+      // Let the store writes of requests that were already past the check land and be tracked.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       if (jobs.size === 0) return;
       log.info("waiting for jobs in flight", { jobs: jobs.size, grace_ms: graceMs });
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), graceMs);
+      let timedOut = false;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, graceMs);
       });
-      const outcome = await Promise.race([Promise.all([...jobs]).then(() => "drained" as const), deadline]);
+      while (jobs.size > 0 && !timedOut) await Promise.race([Promise.all([...jobs]), deadline]);
       clearTimeout(timer);
-      if (outcome === "timeout") {
+      if (jobs.size > 0) {
         log.warn("jobs still running at the shutdown deadline; cancelling them", { jobs: jobs.size });
         shutdown.abort(SHUTDOWN);
-        await Promise.all([...jobs]);
+        while (jobs.size > 0) await Promise.all([...jobs]);
       }
     },
   };

@@ -60,10 +60,11 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         );
       }
       // Stop accepting; requests already in flight (streams included) carry on.
-      const stopped = server?.stop(false);
+      void server?.stop(false);
       const graceMs = Math.max(1_000, config.shutdown_timeout * 1000 - SHUTDOWN_MARGIN_MS);
       await runner.drain(graceMs);
-      await stopped;
+      // Every job has been recorded; idle keep-alive connections would otherwise hold stop() for minutes.
+      await server?.stop(true);
     },
     async close() {
       await server?.stop(true);
