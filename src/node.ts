@@ -1,5 +1,7 @@
 // The composition root: builds every service from the config, in start-up order, and nothing else.
 // Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
+import { createChainService } from "./chain/service.ts";
+import { createSubscriptionTracker } from "./chain/tracker.ts";
 import type { Config } from "./config/schema.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
@@ -42,6 +44,13 @@ export function createNode(config: Config, log: Logger): NodeParts {
   services.push(containers);
 
   // [chain] RPC, Registry, Coordinator, Reader, Listener
+  if (config.chain.enabled) {
+    // Until the chain processor exists, relayed subscriptions go to an in-memory tracker: they are not executed
+    // or delivered on-chain yet (see src/chain/tracker.ts).
+    const tracker = createSubscriptionTracker({ log: log.child({ component: "tracker" }) });
+    services.push(tracker);
+    services.push(createChainService({ config, log: log.child({ component: "chain" }), sink: tracker }));
+  }
 
   // [rest] The REST server goes last: its port opens once the parts it serves are set up.
   // One orchestrator runs every job (off-chain now; the chain processor takes the same instance when it exists),

@@ -1,0 +1,184 @@
+// The chain read side as one Service: set-up connects (eth_chainId) and resolves the Registry, bounded by the
+// set-up signal; run() is the listener, so the snapshot sync never holds the REST port closed (the reference
+// opened its port only after the whole sync). Progress, RPC counters and the last error go to health().
+//
+// An RPC that is down at start-up does not stop the node: set-up logs it and run() keeps connecting with
+// capped backoff while health() says so. A registry_address that answers but holds no Registry is a
+// configuration error and fails start-up with a one-line reason.
+import type { Address } from "viem";
+import type { Config } from "../config/schema.ts";
+import { buildRuleTable } from "../guardian/rules.ts";
+import { describeError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Service, ServiceHealth } from "../lib/service.ts";
+import { backoffMs, sleep } from "../lib/time.ts";
+import type { Clock } from "../shared/subscription.ts";
+import type { SubscriptionSink } from "../shared/subscriptions.ts";
+import { type ContainerLookup, createContainerLookup } from "./container-lookup.ts";
+import { type Coordinator, createCoordinator } from "./coordinator.ts";
+import { createListener, type Listener } from "./listener.ts";
+import { createReader, type Reader } from "./reader.ts";
+import { type RegistryAddresses, resolveRegistry } from "./registry.ts";
+import { createRpc, isRetryableRpcError, type Rpc, rpcErrorText } from "./rpc.ts";
+import { createWalletChecker, type WalletChecker } from "./wallet-checker.ts";
+
+export interface ChainServiceDeps {
+  config: Config;
+  log: Logger;
+  /** Where relayed subscriptions go (the processor, once it exists; an in-memory tracker for now). */
+  sink: SubscriptionSink;
+  lookup?: ContainerLookup;
+  clock?: Clock;
+  /** Backoff for RPC retries inside one request (defaults 250 ms … 5 s). */
+  rpcBackoff?: { baseMs: number; maxMs: number };
+  /** Backoff for failed sync steps / reconnects (defaults 500 ms … 30 s). */
+  retryBackoff?: { baseMs: number; maxMs: number };
+}
+
+/** What the later chain parts (processor, wallet) need once the service is connected. */
+export interface ChainContext {
+  rpc: Rpc;
+  chainId: number;
+  addresses: RegistryAddresses;
+  coordinator: Coordinator;
+  reader: Reader;
+  walletChecker: WalletChecker;
+  lookup: ContainerLookup;
+}
+
+export interface ChainService extends Service {
+  readonly rpc: Rpc;
+  /** Undefined until connected. */
+  context(): ChainContext | undefined;
+  listener(): Listener | undefined;
+}
+
+export function createChainService(deps: ChainServiceDeps): ChainService {
+  const { config, log } = deps;
+  const chain = config.chain;
+  if (!chain.rpc_url || !chain.registry_address) {
+    throw new Error("chain service needs chain.rpc_url and chain.registry_address");
+  }
+  const registryAddress = chain.registry_address;
+  const rpc = createRpc({
+    urls: [chain.rpc_url, ...chain.rpc_fallback_urls],
+    timeoutMs: chain.rpc_timeout * 1000,
+    maxRetries: chain.rpc_max_retries,
+    log: log.child({ component: "rpc" }),
+    ...(deps.rpcBackoff
+      ? { backoffBaseMs: deps.rpcBackoff.baseMs, backoffMaxMs: deps.rpcBackoff.maxMs }
+      : {}),
+  });
+  const lookup = deps.lookup ?? createContainerLookup(config.containers.map((c) => c.id));
+  const rules = buildRuleTable(config.containers);
+  const paymentAddress = chain.wallet?.payment_address || null;
+  const retryBaseMs = deps.retryBackoff?.baseMs ?? 500;
+  const retryMaxMs = deps.retryBackoff?.maxMs ?? 30_000;
+
+  let context: ChainContext | undefined;
+  let listener: Listener | undefined;
+  let connectError: string | undefined;
+
+  const connect = async (): Promise<void> => {
+    const chainId = await rpc.client.getChainId();
+    const addresses = await resolveRegistry(rpc.client, registryAddress);
+    const coordinator = createCoordinator(rpc.client, addresses.coordinator);
+    const reader = createReader(rpc.client, addresses.reader);
+    const walletChecker = createWalletChecker(rpc.client, addresses.walletFactory as Address);
+    context = { rpc, chainId, addresses, coordinator, reader, walletChecker, lookup };
+    listener = createListener({
+      getBlockNumber: () => rpc.client.getBlockNumber({ cacheTime: 0 }),
+      coordinator,
+      reader,
+      lookup,
+      rules,
+      paymentAddress,
+      sink: deps.sink,
+      log: log.child({ component: "listener" }),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      settings: {
+        batchSize: chain.snapshot_sync.batch_size,
+        batchSleepMs: chain.snapshot_sync.sleep * 1000,
+        startingSubId: chain.snapshot_sync.starting_sub_id,
+        syncPeriodMs: chain.snapshot_sync.sync_period * 1000,
+        trailHeadBlocks: chain.trail_head_blocks,
+        retryBaseMs,
+        retryMaxMs,
+      },
+    });
+    connectError = undefined;
+    log.info("Connected to chain", {
+      chain_id: chainId,
+      rpc: rpc.stats().url,
+      registry: addresses.registry,
+      coordinator: addresses.coordinator,
+      reader: addresses.reader,
+      wallet_factory: addresses.walletFactory,
+    });
+  };
+
+  /** Transport failures are remembered and retried later; anything else (no Registry there) is fatal. */
+  const tryConnect = async (): Promise<boolean> => {
+    try {
+      await connect();
+      return true;
+    } catch (error) {
+      if (!isRetryableRpcError(error)) throw error;
+      connectError = rpcErrorText(error);
+      return false;
+    }
+  };
+
+  return {
+    name: "chain",
+    rpc,
+    context: () => context,
+    listener: () => listener,
+    async setup() {
+      if (await tryConnect()) return;
+      log.warn("Chain RPC unreachable at start-up; the node starts and keeps trying", {
+        error: connectError,
+      });
+    },
+    async run(signal) {
+      for (let attempt = 0; !listener && !signal.aborted; attempt++) {
+        try {
+          if (await tryConnect()) break;
+        } catch (error) {
+          // Not an outage (e.g. no Registry at the address): keep the node up, report it, try again slowly.
+          connectError = describeError(error);
+        }
+        const delay = backoffMs(attempt, retryBaseMs, retryMaxMs);
+        log.warn("Chain not connected, retrying", { error: connectError, retry_in_ms: delay });
+        await sleep(delay, signal);
+      }
+      await listener?.run(signal);
+    },
+    health(): ServiceHealth {
+      const stats = rpc.stats();
+      if (!context || !listener) {
+        return { ok: false, detail: `not connected: ${connectError ?? "connecting"}`, rpc: stats };
+      }
+      const progress = listener.progress();
+      const ok = progress.consecutive_failures === 0;
+      const detail = ok
+        ? progress.phase === "snapshot"
+          ? `snapshot sync in progress (${progress.last_sub_id} of ${progress.head_sub_id ?? "?"})`
+          : "synced"
+        : `sync failing: ${progress.last_error ?? "unknown error"}`;
+      return {
+        ok,
+        detail,
+        chain_id: context.chainId,
+        sync: progress,
+        rpc: stats,
+        contracts: {
+          registry: context.addresses.registry,
+          coordinator: context.addresses.coordinator,
+          reader: context.addresses.reader,
+          wallet_factory: context.addresses.walletFactory,
+        },
+      };
+    },
+  };
+}
