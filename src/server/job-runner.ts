@@ -26,16 +26,21 @@ export interface JobRunner {
   stream(msg: OffchainJobMessage, requestSignal: AbortSignal): Promise<ReadableStream>;
   inFlight(): number;
   /**
-   * The running state of a job this process is executing for `client` (undefined otherwise). Polls of jobs in
-   * flight are answered from here instead of the store: the entry exists from after the `running` write until
-   * after the final write, so a reader never sees a gap between the two.
+   * The state of a job this process is running, or finished in the last few seconds, for `client` (undefined
+   * otherwise). Polls are answered from here instead of the store: an entry exists from after the `running`
+   * write, and its final state only after the final write, so a reader sees the same sequence as in the store.
    */
   peek(client: string, id: string): JobResult | undefined;
+  /** Drops a remembered final state (PUT /api/status rewrote the job in the store). */
+  forget(client: string, id: string): void;
   /** Waits up to `graceMs` for jobs in flight, then cancels the rest and waits until each is recorded. */
   drain(graceMs: number): Promise<void>;
 }
 
 const SHUTDOWN = new Error("the node is shutting down");
+/** Finished jobs answered from memory: the final poll of a job needs no store read. Bounded in count and age. */
+const RECENT_MAX = 1024;
+const RECENT_TTL_MS = 10_000;
 const CLIENT_GONE = new Error("the client disconnected before the stream finished");
 
 function running(id: string): JobResult {
@@ -53,7 +58,26 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const jobs = new Set<Promise<void>>();
   const shutdown = new AbortController();
   const running_ = new Map<string, JobResult>();
+  const recent = new Map<string, { job: JobResult; until: number }>();
   const key = (client: string, id: string) => `${client}\u0000${id}`;
+
+  function remember(client: string, job: JobResult): void {
+    const k = key(client, job.id);
+    recent.delete(k);
+    recent.set(k, { job, until: performance.now() + RECENT_TTL_MS });
+    if (recent.size > RECENT_MAX) {
+      const oldest = recent.keys().next().value;
+      if (oldest !== undefined) recent.delete(oldest);
+    }
+  }
+
+  function recall(k: string): JobResult | undefined {
+    const entry = recent.get(k);
+    if (!entry) return undefined;
+    if (entry.until > performance.now()) return entry.job;
+    recent.delete(k);
+    return undefined;
+  }
 
   let closing = false;
 
@@ -73,6 +97,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   async function record(ip: string, job: JobResult): Promise<void> {
     try {
       await store.setDone(ip, job);
+      remember(ip, job);
     } catch (error) {
       // The store retries and reports itself in /health; the job is recovered as failed on the next start.
       log.error("could not record job result", {
@@ -203,7 +228,14 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
 
     inFlight: () => jobs.size,
 
-    peek: (client, id) => running_.get(key(client, id)),
+    peek(client, id) {
+      const k = key(client, id);
+      return running_.get(k) ?? recall(k);
+    },
+
+    forget(client, id) {
+      recent.delete(key(client, id));
+    },
 
     async drain(graceMs) {
       closing = true;

@@ -47,6 +47,8 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         port: config.server.port,
         // Long container calls and streams must not be cut by Bun's 10 s default idle timeout.
         idleTimeout: 255,
+        // Production mode whatever NODE_ENV says: no development error pages or extra checks per request.
+        development: false,
         // Our own reader enforces max_body_bytes with a JSON 413; Bun's cap is only a backstop.
         maxRequestBodySize: config.server.max_body_bytes + 1024 * 1024,
         fetch: (req, srv) => app.fetch(req, { server: srv }),

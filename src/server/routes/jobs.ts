@@ -128,24 +128,21 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
   });
 
   /**
-   * Completed results (request order) then running ones, as the store answers; jobs this process is running
-   * are answered from memory, so polling a job in flight costs no store read.
+   * Completed results then running ones, each in request order, as the store answers; jobs this process runs
+   * or has just finished are answered from memory, so polling costs no store read.
    */
   async function getJobs(client: string, ids: string[]): Promise<JobResult[]> {
     const local = ids.map((id) => runner.peek(client, id));
     const missing = ids.filter((_, i) => local[i] === undefined);
-    if (missing.length === 0) return local as JobResult[];
-    const stored =
-      missing.length === ids.length ? await store.get(client, ids) : await store.get(client, missing);
-    if (missing.length === ids.length) return stored;
-    const completed = stored.filter((job) => job.status !== "running");
-    const storedRunning = new Map(
-      stored.filter((job) => job.status === "running").map((job) => [job.id, job]),
-    );
+    if (missing.length === ids.length) return store.get(client, ids);
+    const stored = missing.length > 0 ? await store.get(client, missing) : [];
+    const byId = new Map<string, JobResult>();
+    for (const job of stored) if (!byId.has(job.id)) byId.set(job.id, job);
+    const completed: JobResult[] = [];
     const pending: JobResult[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const job = local[i] ?? storedRunning.get(ids[i] ?? "");
-      if (job) pending.push(job);
+      const job = local[i] ?? byId.get(ids[i] ?? "");
+      if (job) (job.status === "running" ? pending : completed).push(job);
     }
     return [...completed, ...pending];
   }

@@ -37,8 +37,9 @@ export function createStatusRoutes(deps: AppDeps): Hono<AppEnv> {
     const { id, status, containers } = parsed.update;
     // As in the reference, `data` is not stored: the job is recorded with empty results.
     const job = { id, status, intermediate_results: [], result: null };
+    deps.runner.forget(client, id);
     try {
-      if (status === "running") await store.setRunning(client, job);
+      if (status === "running") await store.setRunning(client, job, { containers });
       else {
         await store.setDone(client, job);
         orchestrator.recordOffchain(status, containers);

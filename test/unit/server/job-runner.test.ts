@@ -42,7 +42,7 @@ async function makeRunner() {
 }
 
 describe("job runner", () => {
-  test("default: a job is visible in memory while it runs, then in the store", async () => {
+  test("default: a job is visible in memory while it runs and just after, and in the store", async () => {
     const { store, runner } = await makeRunner();
     await runner.start(job("j1", { sleep_ms: 100 }));
     expect(runner.peek("127.0.0.1", "j1")).toEqual({
@@ -53,8 +53,10 @@ describe("job runner", () => {
     });
     expect(runner.peek("10.0.0.1", "j1")).toBeUndefined();
     await runner.drain(10_000);
-    expect(runner.peek("127.0.0.1", "j1")).toBeUndefined();
+    expect(runner.peek("127.0.0.1", "j1")?.status).toBe("success");
     expect((await store.get("127.0.0.1", ["j1"]))[0]?.status).toBe("success");
+    runner.forget("127.0.0.1", "j1");
+    expect(runner.peek("127.0.0.1", "j1")).toBeUndefined();
     await store.close();
   });
 
