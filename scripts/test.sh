@@ -12,7 +12,7 @@ echo "== lint (biome)"
 if bunx biome check . ; then echo "lint ok"; else echo "lint FAILED"; extra_fail=$((extra_fail + 1)); fi
 
 echo "== bun test"
-bun test "$@" 2>&1 | tee "$log"
+bun test --timeout=60000 "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 pass=$(grep -E '^ ?[0-9]+ pass$' "$log" | tail -1 | grep -oE '[0-9]+')
 fail=$(grep -E '^ ?[0-9]+ fail$' "$log" | tail -1 | grep -oE '[0-9]+')
