@@ -158,9 +158,15 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         });
       };
 
+      // Why the stream was cut short by us rather than by the container.
+      const cancelled = () =>
+        requestSignal.aborted ? CLIENT_GONE.message : `Job cancelled during the stream: ${SHUTDOWN.message}`;
+
       const body = new ReadableStream({
         type: "direct",
         async pull(controller) {
+          // Rejecting with `undefined` aborts the chunked response (the client sees a truncated transfer)
+          // without Bun printing a stack to stderr; the reason is in the stored job and the log.
           try {
             controller.write(encoder.encode(`${msg.id}\n`));
             await controller.flush();
@@ -169,7 +175,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
             try {
               stream = await openContainerStream(deps.stream, container, msg.data, signal);
             } catch (error) {
-              await fail(describeError(error));
+              await fail(signal.aborted ? cancelled() : describeError(error));
               return Promise.reject(undefined);
             }
             try {
@@ -180,13 +186,11 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
                 await controller.flush();
               }
             } catch (error) {
-              await fail(stream.describe(error));
+              await fail(signal.aborted ? cancelled() : stream.describe(error));
               return Promise.reject(undefined);
             }
             if (signal.aborted) {
-              await fail(
-                `Job cancelled during the stream: ${(signal.reason as Error | undefined)?.message ?? ""}`,
-              );
+              await fail(cancelled());
               return Promise.reject(undefined);
             }
             let text: string;
@@ -194,8 +198,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
               text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
             } catch {
               await fail(`Container ${container} streamed output that is not valid UTF-8`);
-              controller.close();
-              return;
+              return Promise.reject(undefined);
             }
             done = true;
             orchestrator.recordOffchain("success", [container]);
@@ -206,8 +209,11 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
               result: { container, output: { output: text } },
             });
             controller.close();
+          } catch (error) {
+            // Writing to a client that is gone, or anything unexpected: the job must still end.
+            await fail(signal.aborted ? cancelled() : describeError(error));
+            return Promise.reject(undefined);
           } finally {
-            // Rejecting with `undefined` makes Bun reset the connection without printing a stack to stderr.
             settle();
           }
         },
