@@ -1,4 +1,5 @@
-// Rate limiting, body limits and JSON errors over real HTTP, through the release binary.
+// Rate limiting, body limits, every off-chain guardian rejection and JSON errors over real HTTP, through the
+// release binary.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type NodeFixture, postJson, startNode } from "./node-process.ts";
 
@@ -9,6 +10,7 @@ beforeAll(async () => {
   f = await startNode("limits", {
     store: "embedded",
     extra: { server: { rate_limit: { num_requests: 3, period: 60 }, max_body_bytes: 1024 } },
+    containers: { echo2: { allowed_ips: ["10.0.0.0/8"] }, inner: { generates_proofs: true } },
   });
   url = f.node.url;
 }, 180_000);
@@ -43,7 +45,8 @@ describe("limits through the binary", () => {
 
   test("error: oversize bodies, chunked or not, get a JSON 413", async () => {
     const big = { containers: [f.ids.echo], data: { pad: "x".repeat(4096) } };
-    const res = await postJson(`${url}/api/jobs/batch`, [big]);
+    // PUT /api/status is not rate limited, so these do not spend tokens of the limited endpoints.
+    const res = await fetch(`${url}/api/status`, { method: "PUT", body: JSON.stringify([big]) });
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ error: "Request body too large", params: { max_bytes: 1024 } });
     const chunks = [
@@ -51,8 +54,8 @@ describe("limits through the binary", () => {
       new TextEncoder().encode(JSON.stringify(big)),
       new TextEncoder().encode("]"),
     ];
-    const chunked = await fetch(`${url}/api/jobs/batch`, {
-      method: "POST",
+    const chunked = await fetch(`${url}/api/status`, {
+      method: "PUT",
       body: new ReadableStream({
         pull(controller) {
           const next = chunks.shift();
@@ -62,6 +65,44 @@ describe("limits through the binary", () => {
       }),
     });
     expect(chunked.status).toBe(413);
+  });
+
+  test("error: every off-chain guardian rejection, in the reference's order", async () => {
+    const { echo, echo2, inner } = f.ids;
+    const cases: [Record<string, unknown>, unknown][] = [
+      [
+        { containers: [], data: {} },
+        { error: "No containers specified", params: {} },
+      ],
+      [
+        { containers: [echo, "nope"], data: {} },
+        { error: "Container not supported", params: { container: "nope" } },
+      ],
+      [
+        { containers: [inner], data: {} },
+        { error: "First container must be external", params: { first_container: inner } },
+      ],
+      [
+        { containers: [echo, echo2], data: {}, requires_proof: true },
+        { error: "Container does not generate proof", params: { container: echo2 } },
+      ],
+      [
+        { containers: [echo, echo2, inner], data: {}, requires_proof: true },
+        { error: "Container not allowed for address", params: { address: "127.0.0.1", container: echo2 } },
+      ],
+      // The body cannot claim an allowed address.
+      [
+        { containers: [echo2], data: {}, ip: "10.1.1.1" },
+        { error: "Container not allowed for address", params: { address: "127.0.0.1", container: echo2 } },
+      ],
+    ];
+    // The rate limit here is 3 per minute: one batch (one token) carries every case.
+    const res = await postJson(
+      `${url}/api/jobs/batch`,
+      cases.map(([body]) => body),
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual(cases.map(([, expected]) => expected));
   });
 
   test("error: unknown path and wrong method are JSON", async () => {

@@ -55,7 +55,13 @@ export async function waitUntil<T>(
  */
 export async function startNode(
   name: string,
-  options: { store: "embedded" | "redis"; redis?: RedisEndpoint; extra?: Record<string, unknown> },
+  options: {
+    store: "embedded" | "redis";
+    redis?: RedisEndpoint;
+    extra?: Record<string, unknown>;
+    /** Extra settings per container (allowed_ips, generates_proofs…). */
+    containers?: Partial<Record<"echo" | "echo2" | "inner", Record<string, unknown>>>;
+  },
 ): Promise<NodeFixture> {
   const [binary] = await Promise.all([buildBinary(), ensureEchoImage()]);
   const dir = mkdtempSync(join(tmpdir(), `infernet-${name}-`));
@@ -73,9 +79,15 @@ export async function startNode(
     log: { path: join(dir, "node.log") },
     store: { path: join(dir, "jobs.sqlite") },
     containers: [
-      { id: ids.echo, image: ECHO_IMAGE, port: freePort(), description: "echo one" },
-      { id: ids.echo2, image: ECHO_IMAGE, port: freePort() },
-      { id: ids.inner, image: ECHO_IMAGE, port: freePort(), external: false },
+      {
+        id: ids.echo,
+        image: ECHO_IMAGE,
+        port: freePort(),
+        description: "echo one",
+        ...options.containers?.echo,
+      },
+      { id: ids.echo2, image: ECHO_IMAGE, port: freePort(), ...options.containers?.echo2 },
+      { id: ids.inner, image: ECHO_IMAGE, port: freePort(), external: false, ...options.containers?.inner },
     ],
     ...(options.store === "redis" && options.redis
       ? { redis: { host: options.redis.host, port: options.redis.port, key_prefix: uniqueKeyPrefix(name) } }
