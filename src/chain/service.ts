@@ -31,6 +31,8 @@ export interface ChainServiceDeps {
   clock?: Clock;
   /** Backoff for RPC retries inside one request (defaults 250 ms … 5 s). */
   rpcBackoff?: { baseMs: number; maxMs: number };
+  /** How long set-up waits for the first connection before deferring it to run() (default max(10 s, rpc_timeout)). */
+  setupBudgetMs?: number;
   /** Backoff for failed sync steps / reconnects (defaults 500 ms … 30 s). */
   retryBackoff?: { baseMs: number; maxMs: number };
 }
@@ -78,6 +80,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
   let context: ChainContext | undefined;
   let listener: Listener | undefined;
   let connectError: string | undefined;
+  let firstAttempt: Promise<boolean> | undefined;
 
   const connect = async (): Promise<void> => {
     const chainId = await rpc.client.getChainId();
@@ -129,30 +132,55 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     }
   };
 
+  const connectAndListen = async (signal: AbortSignal): Promise<void> => {
+    if (firstAttempt) {
+      // A StartupError here already failed setup; after a deferral it is reported like any other error.
+      await firstAttempt.catch((error: unknown) => {
+        connectError = describeError(error);
+      });
+      firstAttempt = undefined;
+    }
+    for (let attempt = 0; !listener && !signal.aborted; attempt++) {
+      try {
+        if (await tryConnect()) break;
+      } catch (error) {
+        // Not an outage (e.g. no Registry at the address): keep the node up, report it, try again slowly.
+        connectError = describeError(error);
+      }
+      const delay = backoffMs(attempt, retryBaseMs, retryMaxMs);
+      log.warn("Chain not connected, retrying", { error: connectError, retry_in_ms: delay });
+      await sleep(delay, signal);
+    }
+    if (!signal.aborted) await listener?.run(signal);
+  };
+
   return {
     name: "chain",
     rpc,
     context: () => context,
     listener: () => listener,
-    async setup() {
-      if (await tryConnect()) return;
+    async setup(signal) {
+      // Bounded: a black-holed RPC must not hold the REST port closed for retries × rpc_timeout. If the first
+      // connection attempt is not done in time it carries on in the background and run() picks it up.
+      const attempt = tryConnect();
+      firstAttempt = attempt;
+      attempt.catch(() => {}); // handled in run() if it fails after set-up gave up waiting
+      const budget = deps.setupBudgetMs ?? Math.max(10_000, chain.rpc_timeout * 1000);
+      const timer = new AbortController();
+      const waited = sleep(budget, AbortSignal.any([signal, timer.signal])).then(() => "pending" as const);
+      const outcome = await Promise.race([attempt, waited]).finally(() => timer.abort());
+      if (outcome === true) {
+        firstAttempt = undefined;
+        return;
+      }
       log.warn("Chain RPC unreachable at start-up; the node starts and keeps trying", {
-        error: connectError,
+        error: connectError ?? `no answer within ${budget} ms`,
       });
     },
     async run(signal) {
-      for (let attempt = 0; !listener && !signal.aborted; attempt++) {
-        try {
-          if (await tryConnect()) break;
-        } catch (error) {
-          // Not an outage (e.g. no Registry at the address): keep the node up, report it, try again slowly.
-          connectError = describeError(error);
-        }
-        const delay = backoffMs(attempt, retryBaseMs, retryMaxMs);
-        log.warn("Chain not connected, retrying", { error: connectError, retry_in_ms: delay });
-        await sleep(delay, signal);
-      }
-      await listener?.run(signal);
+      // Shutdown must not wait for an RPC call that hangs until rpc_timeout × retries: stop at the abort.
+      // Work in flight then finishes (or times out) in the background; reads have nothing to undo.
+      await Promise.race([connectAndListen(signal), whenAborted(signal)]);
     },
     health(): ServiceHealth {
       const stats = rpc.stats();
@@ -181,4 +209,9 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       };
     },
   };
+}
+
+function whenAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }

@@ -343,6 +343,36 @@ describe("chain service start-up", () => {
     );
   });
 
+  test("behavior: set-up is bounded when the RPC never answers (black hole); run() keeps trying", async () => {
+    const hole = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Promise<Response>(() => {}) });
+    try {
+      const config = v.parse(ConfigSchema, {
+        manage_containers: false,
+        chain: {
+          enabled: true,
+          rpc_url: `http://localhost:${hole.port}`,
+          registry_address: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+          rpc_timeout: 60,
+          wallet: { private_key: "11".repeat(32) },
+        },
+      });
+      const service = createChainService({
+        config,
+        log: createLog("chain"),
+        sink: { track: () => {} },
+        setupBudgetMs: 200,
+      });
+      const controller = new AbortController();
+      await service.setup?.(controller.signal);
+      expect(service.health?.()).toMatchObject({ ok: false });
+      const running = service.run?.(controller.signal);
+      controller.abort();
+      await running;
+    } finally {
+      hole.stop(true);
+    }
+  });
+
   test("behavior: an RPC that is down at start-up does not fail set-up; the service connects when it comes up", async () => {
     await using chain = await startChain();
     await chain.stop();
