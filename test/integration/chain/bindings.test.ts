@@ -82,6 +82,17 @@ describe("chain bindings on anvil", () => {
     expect(await coordinator.delegateCreatedId(chain.addresses.delegator, 1)).toBe(0);
   });
 
+  test("behavior: a ws:// RPC URL works too (same counters)", async () => {
+    const ws = createRpc({
+      urls: [chain.rpcUrl.replace(/^http/, "ws")],
+      timeoutMs: 5000,
+      maxRetries: 1,
+      log: createLog("rpc"),
+    });
+    expect(await ws.client.getChainId()).toBe(chain.chainId);
+    expect(ws.stats()).toMatchObject({ requests: 1, byMethod: { eth_chainId: 1 } });
+  });
+
   test("default: WalletChecker validity and balances (native and ERC-20)", async () => {
     const checker = createWalletChecker(rpc.client, chain.addresses.walletFactory);
     const wallet = await createWallet(chain, chain.accounts.consumerOwner);
