@@ -90,3 +90,15 @@ export function createContainerLookup(
     },
   };
 }
+
+let shared: { key: string; lookup: ContainerLookup } | undefined;
+
+/**
+ * Free-function form for callers that hold the configured container ids rather than a ContainerLookup (the
+ * REST guardian for delegated subscriptions): one table per distinct id list, kept for the last list used.
+ */
+export function lookupContainers(hash: string, containerIds: readonly string[]): string[] | undefined {
+  const key = containerIds.join("\n");
+  if (shared?.key !== key) shared = { key, lookup: createContainerLookup(containerIds) };
+  return shared.lookup.lookupContainers(hash);
+}

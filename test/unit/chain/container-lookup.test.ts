@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { containerSetId, coveredLength, createContainerLookup } from "../../../src/chain/container-lookup.ts";
+import {
+  containerSetId,
+  coveredLength,
+  createContainerLookup,
+  lookupContainers,
+} from "../../../src/chain/container-lookup.ts";
 
 describe("containerSetId", () => {
   test("default: spec vectors (keccak256 of abi.encode(string))", () => {
@@ -79,5 +84,13 @@ describe("createContainerLookup", () => {
 
   test("behavior: duplicate configured ids collapse", () => {
     expect(createContainerLookup(["a", "a", "b"]).size()).toBe(4);
+  });
+});
+
+describe("lookupContainers", () => {
+  test("default: free-function form over the configured ids", () => {
+    expect(lookupContainers(containerSetId(["b", "a"]), ["a", "b"])).toEqual(["b", "a"]);
+    expect(lookupContainers(containerSetId(["c"]), ["a", "b"])).toBeUndefined();
+    expect(lookupContainers(containerSetId(["c"]), ["c"])).toEqual(["c"]);
   });
 });
