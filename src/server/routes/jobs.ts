@@ -33,7 +33,7 @@ function rejected(error: GuardianError): Outcome {
 export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: LimitFor): Hono<AppEnv> {
   const { config, rules, runner, store, log } = deps;
   const maxBytes = config.server.max_body_bytes;
-  const chainEnabled = config.chain.enabled && deps.delegated !== undefined;
+  const chainEnabled = config.chain.enabled;
   const noLookup = () => undefined;
   const app = new Hono<AppEnv>();
 
@@ -56,6 +56,14 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
         };
       }
       return { status: 200, body: { id: msg.id } };
+    }
+    if (chainEnabled && !deps.delegated) {
+      // The chain is on but nothing takes delegated subscriptions (no processor wired): say so rather than
+      // accept what would never run, or blame the container set.
+      return {
+        status: 503,
+        body: { error: "Delegated subscriptions are not available on this node", params: {} },
+      };
     }
     const check = checkDelegatedSubscription(msg, {
       rules,

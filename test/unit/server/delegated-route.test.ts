@@ -100,6 +100,28 @@ describe("delegated subscriptions over POST /api/jobs", () => {
     expect(await hugeNonce.json()).toMatchObject({ params: { field: "signature.nonce" } });
   });
 
+  test("error: chain enabled but no delegated-subscription sink wired is a 503, not an acceptance", async () => {
+    await using unwired = await makeTestApp(
+      makeConfig({
+        containers: [{ id: "echo" }],
+        chain: {
+          enabled: true,
+          rpc_url: "http://127.0.0.1:1",
+          registry_address: `0x${"1".repeat(40)}`,
+          wallet: { private_key: `0x${"2".repeat(64)}` },
+        },
+      }),
+      staticDirectory({}),
+      { now: () => NOW_MS },
+    );
+    const res = await unwired.request("/api/jobs", jsonInit("POST", body(["echo"])));
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      error: "Delegated subscriptions are not available on this node",
+      params: {},
+    });
+  });
+
   test("behavior: batches mix delegated and off-chain items; streaming refuses delegated", async () => {
     const batch = await enabled.request(
       "/api/jobs/batch",
