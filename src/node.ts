@@ -69,7 +69,8 @@ export function createNode(config: Config, log: Logger): NodeParts {
       orchestrator,
       // The node's EOA comes from the chain wallet; until [chain] provides it /info reports "".
       chain: { enabled: config.chain.enabled, address: () => "" },
-      // [chain] hands in { sink, lookup } for delegated subscriptions; without it they get 405 "Chain not enabled".
+      // [chain] hands in { sink, lookup } for delegated subscriptions once a processor takes them; until then
+      // they get 405 "Chain not enabled" (chain off) or 503 (chain on, nothing to run them).
       delegated: undefined,
       health,
     }),
