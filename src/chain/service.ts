@@ -5,7 +5,6 @@
 // An RPC that is down at start-up does not stop the node: set-up logs it and run() keeps connecting with
 // capped backoff while health() says so. A registry_address that answers but holds no Registry is a
 // configuration error and fails start-up with a one-line reason.
-import type { Address } from "viem";
 import type { Config } from "../config/schema.ts";
 import { buildRuleTable } from "../guardian/rules.ts";
 import { describeError } from "../lib/errors.ts";
@@ -87,7 +86,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     const addresses = await resolveRegistry(rpc.client, registryAddress);
     const coordinator = createCoordinator(rpc.client, addresses.coordinator);
     const reader = createReader(rpc.client, addresses.reader);
-    const walletChecker = createWalletChecker(rpc.client, addresses.walletFactory as Address);
+    const walletChecker = createWalletChecker(rpc.client, addresses.walletFactory);
     context = { rpc, chainId, addresses, coordinator, reader, walletChecker, lookup };
     listener = createListener({
       getBlockNumber: () => rpc.client.getBlockNumber({ cacheTime: 0 }),
