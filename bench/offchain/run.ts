@@ -260,8 +260,10 @@ async function main(): Promise<void> {
     "p99 ms": r.p99.toFixed(2),
     failed: r.failed,
     "rate vs direct": r === base ? "" : `${((r.rate / base.rate) * 100).toFixed(1)} %`,
-    "p50 − direct": r === base ? "" : `${(r.p50 - base.p50).toFixed(2)} ms`,
-    "p99 − direct": r === base ? "" : `${(r.p99 - base.p99).toFixed(2)} ms`,
+    "p50 vs direct":
+      r === base ? "" : `×${(r.p50 / base.p50).toFixed(1)} (+${(r.p50 - base.p50).toFixed(2)} ms)`,
+    "p99 vs direct":
+      r === base ? "" : `×${(r.p99 / base.p99).toFixed(1)} (+${(r.p99 - base.p99).toFixed(2)} ms)`,
   }));
   console.log(
     `\noff-chain jobs, ${CLIENTS} concurrent clients, ${SECONDS} s per run (after ${WARMUP} s warm-up)`,
