@@ -52,6 +52,14 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         // Our own reader enforces max_body_bytes with a JSON 413; Bun's cap is only a backstop.
         maxRequestBodySize: config.server.max_body_bytes + 1024 * 1024,
         fetch: (req, srv) => app.fetch(req, { server: srv }),
+        // Last resort (hono's onError handles route errors): still a JSON error body, never Bun's HTML page.
+        error(error) {
+          log.error("request failed outside the app", { error });
+          return new Response('{"error":"Internal server error","params":{}}\n', {
+            status: 500,
+            headers: { "Content-Type": "application/json" },
+          });
+        },
       });
       log.info("REST server listening", { host: config.server.host, port: server.port });
     },
