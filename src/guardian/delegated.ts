@@ -3,6 +3,8 @@
 // reference crashed serialising them into 500s), and an unknown container-set hash is a 405 naming the hash
 // (the reference's `list index out of range` 500). Payments are not checked here, as in the reference; the chain
 // side applies the payment checks before executing.
+// viem only for the pure EIP-55 checksum of the owner in `params.address` (no client, no I/O); the rest of
+// viem stays in chain/.
 import { getAddress } from "viem";
 import type { ContainerSetLookup } from "../shared/delegated.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
