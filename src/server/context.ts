@@ -1,4 +1,5 @@
 // What every route module receives: the node parts it serves (as interfaces) and the per-app helpers.
+import type { MiddlewareHandler } from "hono";
 import type { Config } from "../config/schema.ts";
 import type { RuleTable } from "../guardian/rules.ts";
 import type { Logger } from "../lib/log.ts";
@@ -42,4 +43,4 @@ export interface AppEnv {
 }
 
 /** Builds the rate-limit middleware for one endpoint (bucket name). */
-export type LimitFor = (endpoint: string) => import("hono").MiddlewareHandler<AppEnv>;
+export type LimitFor = (endpoint: string) => MiddlewareHandler<AppEnv>;
