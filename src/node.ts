@@ -1,5 +1,6 @@
 // The composition root: builds every service from the config, in start-up order, and nothing else.
 // Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
+import { nodeAddress } from "./chain/node-account.ts";
 import { createChainService } from "./chain/service.ts";
 import { createSubscriptionTracker } from "./chain/tracker.ts";
 import type { Config } from "./config/schema.ts";
@@ -44,6 +45,8 @@ export function createNode(config: Config, log: Logger): NodeParts {
   services.push(containers);
 
   // [chain] RPC, Registry, Coordinator, Reader, Listener
+  const privateKey = config.chain.wallet?.private_key;
+  const address = config.chain.enabled && privateKey ? nodeAddress(privateKey) : "";
   if (config.chain.enabled) {
     // Until the chain processor exists, relayed subscriptions go to an in-memory tracker: they are not executed
     // or delivered on-chain yet (see src/chain/tracker.ts).
@@ -67,8 +70,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
       store,
       directory: containers,
       orchestrator,
-      // The node's EOA comes from the chain wallet; until [chain] provides it /info reports "".
-      chain: { enabled: config.chain.enabled, address: () => "" },
+      chain: { enabled: config.chain.enabled, address: () => address },
       // [chain] hands in { sink, lookup } for delegated subscriptions once a processor takes them; until then
       // they get 405 "Chain not enabled" (chain off) or 503 (chain on, nothing to run them).
       delegated: undefined,
