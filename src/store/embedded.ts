@@ -162,10 +162,53 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
     }
   }
 
-  function storeCompleted(s: ReturnType<typeof prepare>, client: string, job: JobResult): void {
+  /**
+   * Group commit: the job writes issued during one event-loop turn (32 clients submitting and finishing jobs at
+   * once) go into one transaction, flushed by setImmediate, instead of one commit each. Each caller's promise
+   * settles when its write is durable, so "stored" still means stored; a fast job's running and done records
+   * often share a commit.
+   */
+  const batch: Array<{
+    work: (s: ReturnType<typeof prepare>) => void;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+  }> = [];
+  let flushScheduled = false;
+
+  function flushBatch(): void {
+    flushScheduled = false;
+    const items = batch.splice(0);
+    if (items.length === 0) return;
+    try {
+      write(items.length === 1 ? "write" : `batch of ${items.length} writes`, (s) => {
+        for (const item of items) item.work(s);
+      });
+      for (const item of items) item.resolve();
+    } catch (error) {
+      for (const item of items) item.reject(error);
+    }
+  }
+
+  function enqueue(work: (s: ReturnType<typeof prepare>) => void): Promise<void> {
+    statements();
+    return new Promise((resolve, reject) => {
+      batch.push({ work, resolve, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushBatch);
+      }
+    });
+  }
+
+  function storeCompleted(
+    s: ReturnType<typeof prepare>,
+    client: string,
+    job: JobResult,
+    value = stringifyJson(job),
+  ): void {
     s.deletePending.run(client, job.id);
     const existed = s.completedExists.get(client, job.id) !== null;
-    s.upsertCompleted.run(client, job.id, stringifyJson(job), now(), lruScore());
+    s.upsertCompleted.run(client, job.id, value, now(), lruScore());
     if (!existed) completedCount++;
     const excess = completedCount - maxCompleted;
     if (excess > 0) completedCount -= s.evictLru.run(excess).changes;
@@ -193,13 +236,15 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
     async setRunning(client, job, extra) {
       const containers = JSON.stringify(extra?.containers ?? []);
-      write("setRunning", (s) =>
-        s.upsertPending.run(client, job.id, instanceId, containers, stringifyJson(job), now() + pendingTtlMs),
+      const value = stringifyJson(job);
+      await enqueue((s) =>
+        s.upsertPending.run(client, job.id, instanceId, containers, value, now() + pendingTtlMs),
       );
     },
 
     async setDone(client, job) {
-      write("setDone", (s) => storeCompleted(s, client, job));
+      const value = stringifyJson(job);
+      await enqueue((s) => storeCompleted(s, client, job, value));
     },
 
     async get(client, ids) {
@@ -258,6 +303,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
     },
 
     async close() {
+      if (db) flushBatch();
       if (db && touches.size > 0) {
         try {
           write("touch", () => undefined);
