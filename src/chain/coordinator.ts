@@ -47,32 +47,25 @@ export function delegateKey(owner: Address, nonce: number): Hex {
   return keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint32" }], [owner, nonce]));
 }
 
-/** viem's decoded struct → the model's plain fields (containerId lower-cased for table lookups). */
-export function toSubscriptionFields(raw: {
-  owner: string;
-  activeAt: number;
-  period: number;
-  frequency: number;
-  redundancy: number;
-  containerId: string;
-  lazy: boolean;
-  verifier: string;
-  paymentAmount: bigint;
-  paymentToken: string;
-  wallet: string;
-}): SubscriptionFields {
+/**
+ * viem's decoded struct → the model's plain fields (containerId lower-cased for table lookups). Copies only the
+ * struct's fields, in struct order, so extra keys on the decoded value never leak into the model.
+ */
+export function toSubscriptionFields(raw: SubscriptionFields): SubscriptionFields {
+  const { owner, activeAt, period, frequency, redundancy, containerId, lazy, verifier } = raw;
+  const { paymentAmount, paymentToken, wallet } = raw;
   return {
-    owner: raw.owner,
-    activeAt: raw.activeAt,
-    period: raw.period,
-    frequency: raw.frequency,
-    redundancy: raw.redundancy,
-    containerId: raw.containerId.toLowerCase(),
-    lazy: raw.lazy,
-    verifier: raw.verifier,
-    paymentAmount: raw.paymentAmount,
-    paymentToken: raw.paymentToken,
-    wallet: raw.wallet,
+    owner,
+    activeAt,
+    period,
+    frequency,
+    redundancy,
+    containerId: containerId.toLowerCase(),
+    lazy,
+    verifier,
+    paymentAmount,
+    paymentToken,
+    wallet,
   };
 }
 
