@@ -117,11 +117,16 @@ async function runNode(config: Config, warnings: string[]): Promise<number> {
 
   const controller = new AbortController();
   let deadlinePassed = false;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
+      // A signal that arrives with the first one (a wrapper forwarding SIGTERM to its process group, say) is the
+      // same request; one sent a second later is an operator insisting.
+      if (performance.now() - firstSignalAt < 1000) return;
       log.warn("second signal, exiting now", { signal });
       process.exit(1);
     }
+    firstSignalAt = performance.now();
     log.info("Shutting down node", { signal, deadline_s: config.shutdown_timeout });
     controller.abort();
     // A hard deadline: whatever has not drained by then is recorded as failed on the next start.
