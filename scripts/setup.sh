@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the node and its tests need on a fresh Debian 12 machine, as root:
 # Debian's docker.io (dockerd started by hand when none answers: there is no systemd), redis-server (the tests
-# start their own instances), bun at a pinned version, the project's dependencies from the lockfile, and the
+# start their own instances), util-linux's unshare/setpriv (used by the tests; part of the base system), bun at a pinned version, the project's dependencies from the lockfile, and the
 # example container image. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,10 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v redis-server >/dev/null || need+=(redis-server)
-command -v busybox >/dev/null || need+=(busybox-static)
+# Docker needs apparmor_parser where the kernel has AppArmor enabled (not on every machine of this kind).
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = "Y" ] && ! command -v apparmor_parser >/dev/null; then
+  need+=(apparmor)
+fi
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,9 +1,12 @@
 // Entry point: CLI parsing, config loading, logging set-up, signals and exit codes.
 // Exit codes: 0 clean shutdown, 1 configuration or fatal start-up problem (or the shutdown deadline passed).
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { CONFIG_PATH_ENV, chainStartupProblems, loadConfigFile } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { ConfigError, describeError } from "./lib/errors.ts";
-import { closeLogging, configureLogging, createLog } from "./lib/log.ts";
+import { closeLogging, configureLogging, createLog, type LogSettings } from "./lib/log.ts";
+import { urlOrigin } from "./lib/redact.ts";
 import { runServices } from "./lib/service.ts";
 import { createNode } from "./node.ts";
 import { COMPAT_VERSION, NODE_VERSION } from "./version.ts";
@@ -46,9 +49,9 @@ function parseCli(argv: string[]): Cli | string {
 function summary(config: Config, path: string): string {
   const lines = [
     `config ${path}: ok`,
-    `containers: ${config.containers.length === 0 ? "none" : config.containers.map((c) => `${c.id} (port ${c.port}${c.url ? `, url ${c.url}` : ""})`).join(", ")}`,
+    `containers: ${config.containers.length === 0 ? "none" : config.containers.map((c) => `${c.id} (port ${c.port}${c.url ? `, url ${urlOrigin(c.url)}` : ""})`).join(", ")}`,
     `manage_containers: ${config.manage_containers}`,
-    `chain: ${config.chain.enabled ? `on (rpc ${new URL(config.chain.rpc_url ?? "http://invalid").host}, registry ${config.chain.registry_address})` : "off"}`,
+    `chain: ${config.chain.enabled ? `on (rpc ${urlOrigin(config.chain.rpc_url ?? "")}, registry ${config.chain.registry_address})` : "off"}`,
     `store: ${config.redis ? `redis ${config.redis.host}:${config.redis.port}` : `embedded (${config.store.path})`}`,
     `server: ${config.server.host}:${config.server.port}, rate limit ${config.server.rate_limit.num_requests}/${config.server.rate_limit.period}s`,
   ];
@@ -98,19 +101,35 @@ async function main(): Promise<number> {
   return runNode(config, warnings);
 }
 
+const LOG_LEVELS = new Set(["debug", "info", "warn", "error", "silent"]);
+
+/** LOG_LEVEL from the environment when it names a level, else the config's. */
+function consoleLevel(config: Config): LogSettings["consoleLevel"] {
+  const fromEnv = process.env.LOG_LEVEL;
+  return fromEnv && LOG_LEVELS.has(fromEnv) ? (fromEnv as LogSettings["consoleLevel"]) : config.log.level;
+}
+
 async function runNode(config: Config, warnings: string[]): Promise<number> {
   const format =
     config.log.format === "auto" ? (process.stderr.isTTY ? "pretty" : "json") : config.log.format;
-  configureLogging({
-    consoleLevel: (process.env.LOG_LEVEL as typeof config.log.level | undefined) ?? config.log.level,
-    consoleFormat: format,
-    file: {
-      path: config.log.path,
-      maxBytes: config.log.max_file_size,
-      backups: config.log.backup_count,
-      level: "debug",
-    },
-  });
+  try {
+    mkdirSync(dirname(config.log.path), { recursive: true });
+    configureLogging({
+      consoleLevel: consoleLevel(config),
+      consoleFormat: format,
+      file: {
+        path: config.log.path,
+        maxBytes: config.log.max_file_size,
+        backups: config.log.backup_count,
+        level: "debug",
+      },
+    });
+  } catch (error) {
+    process.stderr.write(
+      `infernet-node: cannot open the log file log.path ${config.log.path}: ${describeError(error)}\n`,
+    );
+    return 1;
+  }
   const log = createLog("node");
   for (const warning of warnings) log.warn(warning);
   log.info("Starting infernet-node", { version: NODE_VERSION, compat: COMPAT_VERSION, pid: process.pid });
@@ -139,7 +158,10 @@ async function runNode(config: Config, warnings: string[]): Promise<number> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // Every part recovers from its own failures; a stray throw from a library callback (a socket event, say)
+  // is logged rather than allowed to end a node that is otherwise serving.
   process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: reason }));
+  process.on("uncaughtException", (error) => log.error("uncaught exception", { error }));
 
   const startedAt = performance.now();
   try {
@@ -151,6 +173,12 @@ async function runNode(config: Config, warnings: string[]): Promise<number> {
       onReady: () => log.info("Node ready", { startup_ms: Math.round(performance.now() - startedAt) }),
     });
   } catch (error) {
+    if (controller.signal.aborted) {
+      // Stopped while starting up (a signal during image pulls or the chain connection): a clean stop.
+      log.info("Node stopped during start-up", { reason: describeError(error) });
+      closeLogging();
+      return deadlinePassed ? 1 : 0;
+    }
     log.error(`Node failed to start: ${describeError(error)}`, { error });
     closeLogging();
     return 1;

@@ -5,7 +5,8 @@
 //   moving to the next URL (chain.rpc_url, then chain.rpc_fallback_urls) on each failure;
 // - contract reverts and other answers from the node are not retried: they are answers, not outages;
 // - when retries run out the caller gets a retryable NodeError; callers back off and resume, never exit;
-// - URLs in logs and errors are redacted (user:password@ credentials).
+// - URLs in logs and errors are redacted (credentials; API keys in the path are registered secrets), and
+//   /health shows only scheme://host.
 // Any http(s) or ws(s) URL the config loader accepted works, single-label hosts such as http://localhost:8545
 // or http://anvil:8545 included (the reference's validators.url rejected those, bug §11.24).
 import {
@@ -24,7 +25,7 @@ import {
 } from "viem";
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { redactText, redactUrl } from "../lib/redact.ts";
+import { redactText, urlOrigin } from "../lib/redact.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
 
 export interface RpcOptions {
@@ -50,7 +51,7 @@ export interface RpcStats {
   exhausted: number;
   /** Switches to another URL after a failure. */
   failovers: number;
-  /** The URL currently preferred (redacted). */
+  /** The URL currently preferred, as scheme://host only (paths may hold API keys). */
   url: string;
   lastError?: string;
   lastErrorAt?: string;
@@ -154,7 +155,7 @@ export function createRpc(options: RpcOptions): Rpc {
         const delay = backoffMs(attempt, baseMs, maxMs);
         log.warn("RPC request failed, retrying", {
           method,
-          url: redactUrl(endpoint.url),
+          url: urlOrigin(endpoint.url),
           attempt: attempt + 1,
           retry_in_ms: delay,
           error: lastError,
@@ -182,7 +183,7 @@ export function createRpc(options: RpcOptions): Rpc {
       failures: counters.failures,
       exhausted: counters.exhausted,
       failovers: counters.failovers,
-      url: redactUrl(endpoints[preferred]?.url ?? ""),
+      url: urlOrigin(endpoints[preferred]?.url ?? ""),
       ...(lastError === undefined ? {} : { lastError, lastErrorAt }),
     }),
     resetCounters: () => {

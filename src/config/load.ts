@@ -57,6 +57,9 @@ export function loadConfig(raw: unknown, env: Record<string, string | undefined>
   registerSecret(final.docker?.password);
   registerSecret(final.redis?.password);
   for (const container of final.containers) registerSecret(container.bearer);
+  // RPC providers put API keys in the URL path (…/v3/<key>): keep that part out of every log line and error.
+  for (const url of [final.chain.rpc_url, ...final.chain.rpc_fallback_urls])
+    registerSecret(urlSecretPart(url));
   return { config: deepFreeze(final), warnings };
 }
 
@@ -175,6 +178,18 @@ export function chainStartupProblems(config: Config): string[] {
     }
   });
   return problems;
+}
+
+/** The path and query of a URL, the part that may carry an API key; undefined when there is none. */
+function urlSecretPart(url: string | null): string | undefined {
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    const part = `${parsed.pathname}${parsed.search}`;
+    return part.length > 1 ? part : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function managedModeWarnings(config: Config): string[] {

@@ -11,9 +11,25 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY_PATTERN.test(key);
 }
 
-/** Removes user:password@ credentials from every URL inside a string. */
+/**
+ * Removes user:password@ credentials from every URL inside a string. The authority ends at the first / ? or #,
+ * and the credentials at the LAST @ before it, so a password containing "@" is removed whole.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*)(:[^/@\s]*)?@/gi, `$1${REDACTED}@`);
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi, `$1${REDACTED}@`);
+}
+
+/**
+ * scheme://host[:port] of a URL, for anything shown to others (/health, summaries): RPC providers put API keys
+ * in the path (…/v3/<key>), which credential redaction alone would leave visible.
+ */
+export function urlOrigin(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    return "(invalid URL)";
+  }
 }
 
 const registeredSecrets = new Set<string>();

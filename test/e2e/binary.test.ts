@@ -11,7 +11,7 @@ beforeAll(async () => {
   binary = await buildBinary();
 }, 120_000);
 
-/** Our sample config, with no containers (no Docker needed), a free port and files in a temp dir. */
+/** Our sample config, with no containers (so no Docker call), a free port and files in a temp dir. */
 async function writeConfig(
   overrides: Record<string, unknown> = {},
 ): Promise<{ dir: string; path: string; port: number }> {
@@ -83,6 +83,72 @@ describe("binary", () => {
     expect(second.stderr).toContain("chain.wallet: required when chain.enabled is true");
     expect(second.stderr).not.toContain("    at ");
   });
+
+  test("behavior: check-config shows remote URLs as scheme://host only", async () => {
+    const { path } = await writeConfig({
+      manage_containers: false,
+      containers: [{ id: "remote", url: "https://user:pw-123456@svc.example.org/api/k-999999" }],
+    });
+    const result = await runBinary(binary, ["check-config", "--config", path]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("remote (port 3000, url https://svc.example.org)");
+    expect(result.stdout).not.toContain("pw-123456");
+    expect(result.stdout).not.toContain("k-999999");
+  });
+
+  test("error: a log file that cannot be opened is one line, exit 1", async () => {
+    const { path } = await writeConfig({ log: { path: "/proc/infernet-no-such-dir/node.log" } });
+    const result = await runBinary(binary, ["--config", path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toStartWith(
+      "infernet-node: cannot open the log file log.path /proc/infernet-no-such-dir/node.log: ",
+    );
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("behavior: a missing log directory is created; an unknown LOG_LEVEL falls back to the config's", async () => {
+    const { dir, path, port } = await writeConfig();
+    const config = JSON.parse(readFileSync(path, "utf8"));
+    writeFileSync(
+      path,
+      JSON.stringify({ ...config, log: { ...config.log, path: join(dir, "logs/deep/node.log") } }),
+    );
+    using blocker = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    expect(blocker.port).toBe(port);
+    const result = await runBinary(binary, ["--config", path], {
+      cwd: dir,
+      env: { LOG_LEVEL: "verbose", LOG_FORMAT: "json" },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("Node failed to start: ");
+    expect(readFileSync(join(dir, "logs/deep/node.log"), "utf8")).toContain("Node failed to start: ");
+  });
+
+  test("behavior: SIGTERM while start-up is still waiting (unreachable RPC) stops cleanly with exit 0", async () => {
+    // An RPC that accepts connections and never answers keeps the chain's set-up waiting.
+    using silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const { dir, path } = await writeConfig({
+      chain: {
+        enabled: true,
+        rpc_url: `http://127.0.0.1:${silent.port}`,
+        registry_address: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        wallet: { private_key: `0x${"11".repeat(32)}` },
+        rpc_timeout: 30,
+      },
+    });
+    const proc = Bun.spawn(withoutNodeModules(binary, ["--config", path]), {
+      cwd: dir,
+      env: { ...process.env, LOG_LEVEL: "info" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    await waitFor("the node to begin start-up", async () =>
+      readFileSync(join(dir, "node.log"), "utf8").includes("Starting infernet-node") ? true : undefined,
+    );
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(readFileSync(join(dir, "node.log"), "utf8")).toContain("Node stopped during start-up");
+  }, 60_000);
 
   test("error: an unknown argument exits 1", async () => {
     const result = await runBinary(binary, ["--frobnicate"]);

@@ -9,6 +9,7 @@ import {
   PRIVATE_KEY_ENV,
 } from "../../../src/config/load.ts";
 import { ConfigError } from "../../../src/lib/errors.ts";
+import { redactText } from "../../../src/lib/redact.ts";
 
 const root = join(import.meta.dir, "../../..");
 const fixtures = join(root, "test/fixtures/config");
@@ -373,6 +374,13 @@ describe("config: invalid files give one message listing every problem", () => {
   test("error: a missing file", async () => {
     await expect(loadConfigFile("/nonexistent/config.json", {})).rejects.toThrow(
       "/nonexistent/config.json: file not found",
+    );
+  });
+
+  test("behavior: an API key in the RPC URL path is redacted from later text", () => {
+    loadConfig({ chain: chainOn({ rpc_url: "https://rpc.example.org/v3/k3y-0123456789" }) }, {});
+    expect(redactText("POST https://rpc.example.org/v3/k3y-0123456789 failed")).toBe(
+      "POST https://rpc.example.org[redacted] failed",
     );
   });
 

@@ -10,7 +10,7 @@ import {
   createLog,
   type LogRecord,
 } from "../../../src/lib/log.ts";
-import { redactText, redactUrl, registerSecret } from "../../../src/lib/redact.ts";
+import { redactText, redactUrl, registerSecret, urlOrigin } from "../../../src/lib/redact.ts";
 
 afterEach(() => {
   closeLogging();
@@ -90,6 +90,15 @@ describe("redact", () => {
       "dial https://[redacted]@host:8545/x failed",
     );
     expect(redactUrl("redis://:pw@127.0.0.1:6379")).toBe("redis://[redacted]@127.0.0.1:6379");
+  });
+  test("behavior: a password containing @ is removed whole", () => {
+    expect(redactUrl("https://user:p@ss@host.example/x")).toBe("https://[redacted]@host.example/x");
+  });
+  test("behavior: urlOrigin keeps only scheme and host", () => {
+    expect(urlOrigin("https://u:p@mainnet.example.io:8443/v3/0123456789abcdef?x=1")).toBe(
+      "https://mainnet.example.io:8443",
+    );
+    expect(urlOrigin("not a url")).toBe("(invalid URL)");
   });
   test("behavior: bearer tokens are removed from text", () => {
     expect(redactText("Authorization: Bearer s3cr3t-token")).toBe("Authorization: Bearer [redacted]");
