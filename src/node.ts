@@ -1,5 +1,7 @@
 // The composition root: builds every service from the config, in start-up order, and nothing else.
 // Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
+
+import { createContainerLookup } from "./chain/container-lookup.ts";
 import { nodeAddress } from "./chain/node-account.ts";
 import { createChainService } from "./chain/service.ts";
 import { createSubscriptionTracker } from "./chain/tracker.ts";
@@ -11,6 +13,7 @@ import { resolveContainerHost } from "./orchestration/docker/endpoint.ts";
 import { createOrchestrator } from "./orchestration/orchestrator.ts";
 import { createRestServer } from "./server/rest.ts";
 import type { ContainerDirectory } from "./shared/containers.ts";
+import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
 import { createJobStore } from "./store/create.ts";
 
 export interface NodeParts {
@@ -47,12 +50,17 @@ export function createNode(config: Config, log: Logger): NodeParts {
   // [chain] RPC, Registry, Coordinator, Reader, Listener
   const privateKey = config.chain.wallet?.private_key;
   const address = config.chain.enabled && privateKey ? nodeAddress(privateKey) : "";
+  let delegated: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
   if (config.chain.enabled) {
     // Until the chain processor exists, relayed subscriptions go to an in-memory tracker: they are not executed
     // or delivered on-chain yet (see src/chain/tracker.ts).
     const tracker = createSubscriptionTracker({ log: log.child({ component: "tracker" }) });
+    const lookup = createContainerLookup(config.containers.map((container) => container.id));
     services.push(tracker);
-    services.push(createChainService({ config, log: log.child({ component: "chain" }), sink: tracker }));
+    services.push(
+      createChainService({ config, log: log.child({ component: "chain" }), sink: tracker, lookup }),
+    );
+    delegated = { sink: tracker, lookup: (hash: string) => lookup.lookupContainers(hash) };
   }
 
   // [rest] The REST server goes last: its port opens once the parts it serves are set up.
@@ -71,9 +79,8 @@ export function createNode(config: Config, log: Logger): NodeParts {
       directory: containers,
       orchestrator,
       chain: { enabled: config.chain.enabled, address: () => address },
-      // [chain] hands in { sink, lookup } for delegated subscriptions once a processor takes them; until then
-      // they get 405 "Chain not enabled" (chain off) or 503 (chain on, nothing to run them).
-      delegated: undefined,
+      // Delegated subscriptions go to the chain side (405 "Chain not enabled" when it is off).
+      delegated,
       health,
     }),
   );

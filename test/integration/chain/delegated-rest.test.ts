@@ -1,0 +1,134 @@
+// Delegated subscriptions over REST with the chain enabled (the binary against anvil): signed the way
+// infernet_client signs them, with r and s as JSON integers above 2^53, checked by the Guardian and handed to
+// the chain side, which counts them in /health.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { getSharedChain, type TestChain } from "../../fixtures/anvil.ts";
+import { buildBinary, withoutNodeModules } from "../../fixtures/binary.ts";
+import {
+  containerIdOf,
+  delegatedSubscription,
+  latestTimestamp,
+  type SubscriptionStruct,
+  signDelegatedSubscription,
+} from "../../fixtures/chain-helpers.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
+
+let chain: TestChain;
+let proc: ReturnType<typeof Bun.spawn> | undefined;
+let base = "";
+
+beforeAll(async () => {
+  chain = await getSharedChain();
+  const binary = await buildBinary();
+  const dir = mkdtempSync(join(tmpdir(), "delegated-rest-"));
+  const port = await freePort();
+  const config = {
+    manage_containers: false,
+    forward_stats: false,
+    server: { port, host: "127.0.0.1" },
+    log: { path: join(dir, "node.log") },
+    store: { path: join(dir, "jobs.sqlite") },
+    chain: {
+      enabled: true,
+      rpc_url: chain.rpcUrl,
+      registry_address: chain.addresses.registry,
+      wallet: { private_key: chain.accounts.node.privateKey },
+      snapshot_sync: { sleep: 0 },
+    },
+    // Nothing listens there: these tests stop at the hand-over to the chain side.
+    containers: [{ id: "hello-world", url: "http://127.0.0.1:9" }],
+  };
+  const path = join(dir, "config.json");
+  writeFileSync(path, JSON.stringify(config));
+  proc = Bun.spawn(withoutNodeModules(binary, ["--config", path]), {
+    cwd: dir,
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  base = `http://127.0.0.1:${port}`;
+  await waitFor("the node's /info", async () =>
+    (await fetch(`${base}/info`)).status === 200 ? true : undefined,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  proc?.kill("SIGTERM");
+  await proc?.exited;
+});
+
+/** The body infernet_client sends: r and s written as plain JSON integers (far above 2^53). */
+async function delegatedBody(sub: SubscriptionStruct, nonce: number, expiry: number): Promise<string> {
+  const sig = await signDelegatedSubscription(chain, { nonce, expiry, sub });
+  const subscription = JSON.stringify({
+    owner: sub.owner,
+    active_at: sub.activeAt,
+    period: sub.period,
+    frequency: sub.frequency,
+    redundancy: sub.redundancy,
+    containers: sub.containerId,
+    lazy: sub.lazy,
+    verifier: sub.verifier,
+    payment_amount: 0,
+    payment_token: sub.paymentToken,
+    wallet: sub.wallet,
+  });
+  const signature = `{"nonce":${nonce},"expiry":${expiry},"v":${sig.v},"r":${BigInt(sig.r)},"s":${BigInt(sig.s)}}`;
+  return `{"signature":${signature},"subscription":${subscription},"data":{"prompt":"hi"}}`;
+}
+
+async function post(path: string, body: string): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function delegatedCount(): Promise<number> {
+  const res = await fetch(`${base}/health`);
+  const body = (await res.json()) as { checks: { subscriptions?: { delegated?: number } } };
+  return body.checks.subscriptions?.delegated ?? -1;
+}
+
+describe("delegated subscriptions over REST (chain enabled)", () => {
+  test("default: a signed delegated subscription is accepted with {} and handed to the chain side", async () => {
+    const sub = await delegatedSubscription(chain);
+    const expiry = (await latestTimestamp(chain)) + 3600;
+    const reply = await post("/api/jobs", await delegatedBody(sub, 1, expiry));
+    expect(reply).toEqual({ status: 200, json: {} });
+    expect(
+      await waitFor("the chain side to count it", async () =>
+        (await delegatedCount()) >= 1 ? true : undefined,
+      ),
+    ).toBe(true);
+  });
+
+  test("behavior: a batch item that is a delegated subscription yields {}", async () => {
+    const sub = await delegatedSubscription(chain);
+    const expiry = (await latestTimestamp(chain)) + 3600;
+    const reply = await post("/api/jobs/batch", `[${await delegatedBody(sub, 2, expiry)}]`);
+    expect(reply).toEqual({ status: 200, json: [{}] });
+  });
+
+  test("error: an expired signature is the Guardian's 405", async () => {
+    const sub = await delegatedSubscription(chain);
+    const reply = await post("/api/jobs", await delegatedBody(sub, 3, 1_000));
+    expect(reply.status).toBe(405);
+    expect((reply.json as { error: string }).error).toBe("Signature expired");
+  });
+
+  test("error: a container set this node does not serve is a 405 naming the hash", async () => {
+    const sub = { ...(await delegatedSubscription(chain)), containerId: containerIdOf("not-here") };
+    const expiry = (await latestTimestamp(chain)) + 3600;
+    const reply = await post("/api/jobs", await delegatedBody(sub, 4, expiry));
+    expect(reply.status).toBe(405);
+    expect(reply.json).toEqual({
+      error: "Container-set not supported",
+      params: { containers_hash: containerIdOf("not-here").toLowerCase() },
+    });
+  });
+});
