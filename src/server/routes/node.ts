@@ -1,11 +1,12 @@
-// GET /health, GET /info, GET /resources: what the node is and whether it works.
+// GET /health, GET /info, GET /metrics, GET /resources: what the node is and whether it works.
 import { Hono } from "hono";
 import { describeError } from "../../lib/errors.ts";
 import { parseJsonFast } from "../../lib/json.ts";
 import type { ContainerState } from "../../shared/containers.ts";
-import { COMPAT_VERSION } from "../../version.ts";
+import { COMPAT_VERSION, NODE_VERSION } from "../../version.ts";
 import type { AppDeps, AppEnv, LimitFor } from "../context.ts";
 import { sendJson } from "../json-response.ts";
+import { renderMetrics } from "../metrics.ts";
 
 /** Docker states that count as "running" for /info in managed mode (the reference listed status=running). */
 const LISTED_STATES: ReadonlySet<ContainerState> = new Set(["ready", "starting", "unhealthy", "remote"]);
@@ -75,6 +76,22 @@ export function createNodeRoutes(deps: AppDeps, limit: LimitFor): Hono<AppEnv> {
     const out: Record<string, unknown> = {};
     for (const entry of entries) if (entry) out[entry[0]] = entry[1];
     return sendJson(c, out);
+  });
+
+  // Prometheus text format, from the same in-memory sources as /health and /info. Not rate limited (like
+  // PUT /api/status): scrapers poll it on a schedule, and it carries no job data, addresses or secrets.
+  app.get("/metrics", (c) => {
+    const text = renderMetrics({
+      version: NODE_VERSION,
+      compatVersion: COMPAT_VERSION,
+      health: deps.health(),
+      pending: { offchain: deps.store.pendingCount(), onchain: deps.orchestrator.pendingOnchain() },
+      counters: deps.orchestrator.counters(),
+      containers: directory.statuses(),
+      uptimeSeconds: process.uptime(),
+      residentBytes: process.memoryUsage.rss(),
+    });
+    return c.body(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
   return app;

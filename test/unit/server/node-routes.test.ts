@@ -248,3 +248,20 @@ describe("rate limiting", () => {
     expect(((await seen.json()) as unknown[]).length).toBe(1);
   });
 });
+
+describe("GET /metrics", () => {
+  test("default: Prometheus text with job counters and container readiness", async () => {
+    const job = await t.request("/api/jobs", jsonInit("POST", { containers: ["a"], data: { n: 1 } }));
+    const { id } = (await job.json()) as { id: string };
+    await waitForJob(t, id);
+    const res = await t.request("/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const text = await res.text();
+    expect(text).toContain('infernet_build_info{version="');
+    expect(text).toMatch(/infernet_jobs_total\{kind="offchain",status="success"\} [1-9]\d*\n/);
+    expect(text).toMatch(/infernet_container_jobs_total\{container="a",status="success"\} [1-9]\d*\n/);
+    expect(text).toContain('infernet_container_ready{container="gone",state="stopped"} 0\n');
+    expect(text).toContain('infernet_jobs_pending{kind="offchain"} 0\n');
+  });
+});
