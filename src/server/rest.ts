@@ -49,8 +49,9 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         idleTimeout: 255,
         // Production mode whatever NODE_ENV says: no development error pages or extra checks per request.
         development: false,
-        // Our own reader enforces max_body_bytes with a JSON 413; Bun's cap is only a backstop.
-        maxRequestBodySize: config.server.max_body_bytes + 1024 * 1024,
+        // Our own reader (body.ts) enforces max_body_bytes with a JSON 400, whatever the size: Bun streams request
+        // bodies and nothing else reads them, so Bun's own cap (an empty 413) is lifted rather than answering first.
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
         fetch: (req, srv) => app.fetch(req, { server: srv }),
         // Last resort (hono's onError handles route errors): still a JSON error body, never Bun's HTML page.
         error(error) {

@@ -43,12 +43,13 @@ describe("limits through the binary", () => {
     expect(put.status).toBe(200);
   });
 
-  test("error: oversize bodies, chunked or not, get a JSON 413", async () => {
+  test("error: oversize bodies, chunked or not, of any size, get a JSON 400", async () => {
     const big = { containers: [f.ids.echo], data: { pad: "x".repeat(4096) } };
+    const expected = { error: "Request body too large", params: { max_bytes: 1024, field: "" } };
     // PUT /api/status is not rate limited, so these do not spend tokens of the limited endpoints.
     const res = await fetch(`${url}/api/status`, { method: "PUT", body: JSON.stringify([big]) });
-    expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ error: "Request body too large", params: { max_bytes: 1024 } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(expected);
     const chunks = [
       new TextEncoder().encode("["),
       new TextEncoder().encode(JSON.stringify(big)),
@@ -64,7 +65,13 @@ describe("limits through the binary", () => {
         },
       }),
     });
-    expect(chunked.status).toBe(413);
+    expect(chunked.status).toBe(400);
+    expect(await chunked.json()).toEqual(expected);
+    // Far beyond the limit (8 MiB): still our JSON 400, not an empty 413 from the HTTP server underneath.
+    const huge = await fetch(`${url}/api/status`, { method: "PUT", body: "x".repeat(8 * 1024 * 1024) });
+    expect(huge.status).toBe(400);
+    expect(await huge.json()).toEqual(expected);
+    expect((await fetch(`${url}/api/status`, { method: "PUT", body: "{}" })).status).toBe(400);
   });
 
   test("error: every off-chain guardian rejection, in the reference's order", async () => {

@@ -158,7 +158,7 @@ describe("POST /api/jobs", () => {
     }
   });
 
-  test("error: oversize body is 413 with a JSON error", async () => {
+  test("error: oversize body is 400 with a JSON error", async () => {
     await using small = await makeTestApp(
       makeConfig({ containers: [{ id: "a" }], server: { max_body_bytes: 100 } }),
       staticDirectory({ a: stub.url }),
@@ -167,8 +167,11 @@ describe("POST /api/jobs", () => {
       "/api/jobs",
       jsonInit("POST", { containers: ["a"], data: { pad: "x".repeat(200) } }),
     );
-    expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ error: "Request body too large", params: { max_bytes: 100 } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "Request body too large",
+      params: { max_bytes: 100, field: "" },
+    });
   });
 
   test("behavior: application/*+json content type and big integers are accepted", async () => {
