@@ -7,7 +7,7 @@
 // /api/jobs, then polls GET /api/jobs?id=… every 1 ms until the result is retrievable; latency is submit →
 // retrievable result. Reported: completed jobs/s, p50 and p99 latency, and the node's figures as ratios to the
 // direct ones (targets: ≥ 25 % of the direct rate, p50 within 5 ms of the direct p50).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -33,6 +33,8 @@ const ROOT = join(import.meta.dir, "..", "..");
 const IMAGE = "infernet-echo:latest";
 const run = `bench-offchain-${process.pid}`;
 const cleanups: (() => Promise<void> | void)[] = [];
+// USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every mainstream Linux build).
+const CLOCK_TICKS = 100;
 
 function freePort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -64,6 +66,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 interface Sample {
   latencies: number[];
   failed: number;
+  /** Jobs finished during the whole run (warm-up included) and the node's CPU time over it, if known. */
+  jobs: number;
+  cpuMs?: number;
 }
 
 interface Result {
@@ -74,6 +79,21 @@ interface Result {
   p50: number;
   p99: number;
   failed: number;
+  /** Node CPU time (user + system) per finished job, in µs. */
+  cpuPerJobUs?: number;
+}
+
+/** user + system CPU time of a process in ms, from /proc (Linux only; undefined elsewhere). */
+function cpuTimeMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (clock ticks).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -82,9 +102,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `job` in CLIENTS loops for WARMUP + SECONDS; keeps only jobs submitted and finished after the warm-up. */
-async function measure(job: (i: number) => Promise<boolean>): Promise<Sample> {
+async function measure(job: (i: number) => Promise<boolean>, pid?: number): Promise<Sample> {
   const latencies: number[] = [];
   let failed = 0;
+  let jobs = 0;
+  const cpuBefore = cpuTimeMs(pid);
   const start = performance.now();
   const measureFrom = start + WARMUP * 1000;
   const end = measureFrom + SECONDS * 1000;
@@ -95,6 +117,7 @@ async function measure(job: (i: number) => Promise<boolean>): Promise<Sample> {
         const t0 = performance.now();
         const ok = await job(counter++);
         const t1 = performance.now();
+        jobs++;
         if (t0 >= measureFrom && t1 <= end) {
           if (ok) latencies.push(t1 - t0);
           else failed++;
@@ -102,13 +125,19 @@ async function measure(job: (i: number) => Promise<boolean>): Promise<Sample> {
       }
     }),
   );
-  return { latencies, failed };
+  const cpuAfter = cpuTimeMs(pid);
+  const sample: Sample = { latencies, failed, jobs };
+  if (cpuBefore !== undefined && cpuAfter !== undefined) sample.cpuMs = cpuAfter - cpuBefore;
+  return sample;
 }
 
 function summarize(label: string, samples: Sample[]): Result {
   const latencies = samples.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const seconds = SECONDS * samples.length;
+  const cpuMs = samples.reduce((n, s) => n + (s.cpuMs ?? Number.NaN), 0);
+  const jobs = samples.reduce((n, s) => n + s.jobs, 0);
   return {
+    cpuPerJobUs: Number.isNaN(cpuMs) ? undefined : (cpuMs * 1000) / jobs,
     label,
     completed: latencies.length,
     seconds,
@@ -137,7 +166,11 @@ async function startRedis(): Promise<number> {
   return port;
 }
 
-async function startNode(binary: string, containerUrl: string, store: "embedded" | "redis"): Promise<string> {
+async function startNode(
+  binary: string,
+  containerUrl: string,
+  store: "embedded" | "redis",
+): Promise<{ url: string; pid: number }> {
   const dir = mkdtempSync(join(tmpdir(), `${run}-${store}-`));
   const port = freePort();
   const config: Record<string, unknown> = {
@@ -167,7 +200,7 @@ async function startNode(binary: string, containerUrl: string, store: "embedded"
     proc.kill("SIGTERM");
     await proc.exited;
   });
-  return url;
+  return { url, pid: proc.pid };
 }
 
 async function main(): Promise<void> {
@@ -233,20 +266,20 @@ async function main(): Promise<void> {
     }
   };
 
-  const runs: { label: string; job: (i: number) => Promise<boolean>; samples: Sample[] }[] = [
-    { label: "direct", job: direct, samples: [] },
-  ];
+  const runs: {
+    label: string;
+    job: (i: number) => Promise<boolean>;
+    pid?: number;
+    samples: Sample[];
+  }[] = [{ label: "direct", job: direct, samples: [] }];
   for (const store of values.stores.split(",") as ("embedded" | "redis")[]) {
-    runs.push({
-      label: `node (${store})`,
-      job: throughNode(await startNode(binary, containerUrl, store)),
-      samples: [],
-    });
+    const node = await startNode(binary, containerUrl, store);
+    runs.push({ label: `node (${store})`, job: throughNode(node.url), pid: node.pid, samples: [] });
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const run of runs) {
       process.stderr.write(`round ${round}/${ROUNDS}: ${run.label}\n`);
-      run.samples.push(await measure(run.job));
+      run.samples.push(await measure(run.job, run.pid));
     }
   }
   const results = runs.map((run) => summarize(run.label, run.samples));
@@ -264,6 +297,7 @@ async function main(): Promise<void> {
       r === base ? "" : `×${(r.p50 / base.p50).toFixed(1)} (+${(r.p50 - base.p50).toFixed(2)} ms)`,
     "p99 vs direct":
       r === base ? "" : `×${(r.p99 / base.p99).toFixed(1)} (+${(r.p99 - base.p99).toFixed(2)} ms)`,
+    "node CPU µs/job": r.cpuPerJobUs === undefined ? "" : r.cpuPerJobUs.toFixed(0),
   }));
   console.log(
     `\noff-chain jobs, ${CLIENTS} concurrent clients, ${SECONDS} s per run (after ${WARMUP} s warm-up)`,

@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   /** Rate limit per (endpoint, client), as the reference's per-view buckets. */
   const limit: LimitFor = (endpoint) => async (c, next) => {
     const decision = limiter.check(endpoint, c.get("client"));
-    for (const [name, value] of Object.entries(decision.headers)) c.header(name, value);
+    c.set("replyHeaders", decision.headers);
     if (!decision.allowed) {
       return sendError(c, 429, "Too many requests", {
         limit: config.server.rate_limit.num_requests,
@@ -65,12 +65,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => {
     const allowed = ROUTES[c.req.path];
     if (!allowed) return sendError(c, 404, "Not found", { path: c.req.path });
-    c.header("Allow", [...allowed, "OPTIONS"].join(", "));
-    if (c.req.method === "OPTIONS") return c.body(null, 204);
-    return sendError(c, 405, "Method not allowed", {
-      method: c.req.method,
-      allowed: [...allowed, "OPTIONS"],
-    });
+    const allow = { Allow: [...allowed, "OPTIONS"].join(", ") };
+    if (c.req.method === "OPTIONS") return new Response(null, { status: 204, headers: allow });
+    return sendError(
+      c,
+      405,
+      "Method not allowed",
+      { method: c.req.method, allowed: [...allowed, "OPTIONS"] },
+      allow,
+    );
   });
 
   app.onError((error, c) => {

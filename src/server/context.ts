@@ -39,7 +39,14 @@ export interface AppDeps {
 }
 
 export interface AppEnv {
-  Variables: { client: string };
+  Variables: {
+    client: string;
+    /**
+     * Headers every reply of this request carries (the rate limiter's RateLimit-*). Replies are built with them
+     * in one plain-object init instead of c.header(), which costs a Headers object and a native call per header.
+     */
+    replyHeaders?: Record<string, string>;
+  };
 }
 
 /** Builds the rate-limit middleware for one endpoint (bucket name). */

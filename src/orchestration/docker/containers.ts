@@ -19,6 +19,8 @@ export interface ContainersDeps {
   /** Managed: periodic check; unmanaged: liveness probe interval. */
   checkIntervalMs?: number;
   restartDelayMs?: number;
+  /** Managed: deadline of one quick Docker call (see ContainerManagerDeps.dockerTimeoutMs). */
+  dockerTimeoutMs?: number;
   labels?: Record<string, string>;
   progress?: ProgressOutput;
 }
@@ -35,6 +37,7 @@ export function createContainers(deps: ContainersDeps): ContainerService {
     ...(deps.docker ? { docker: deps.docker } : {}),
     ...(deps.stopTimeoutS === undefined ? {} : { stopTimeoutS: deps.stopTimeoutS }),
     ...(deps.restartDelayMs === undefined ? {} : { restartDelayMs: deps.restartDelayMs }),
+    ...(deps.dockerTimeoutMs === undefined ? {} : { dockerTimeoutMs: deps.dockerTimeoutMs }),
     ...(deps.labels ? { labels: deps.labels } : {}),
     ...(deps.progress ? { progress: deps.progress } : {}),
   });

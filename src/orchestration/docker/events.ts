@@ -4,7 +4,7 @@
 import { describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { backoffMs, sleep } from "../../lib/time.ts";
-import type { DockerClient } from "./client.ts";
+import { type DockerClient, withTimeout } from "./client.ts";
 import { LABEL_MANAGED } from "./spec.ts";
 
 export interface ContainerEvent {
@@ -30,6 +30,8 @@ export interface FollowEventsOptions {
   log: Logger;
   signal: AbortSignal;
   onEvent: (event: ContainerEvent) => void;
+  /** Deadline for the engine to answer the request that opens the stream; default 10 s. */
+  connectTimeoutMs?: number;
   /** Called with true when the stream (re)opens, false when it breaks. */
   onConnection?: (connected: boolean, detail?: string) => void;
 }
@@ -55,9 +57,15 @@ export async function followEvents(docker: DockerClient, options: FollowEventsOp
 
 async function followOnce(docker: DockerClient, options: FollowEventsOptions): Promise<void> {
   const { signal } = options;
-  const stream = await docker.getEvents({
-    filters: { type: ["container"], label: [`${LABEL_MANAGED}=true`], event: ACTIONS },
-  });
+  // Only opening the stream has a deadline (a hung engine never answers, and the stream must come back once it
+  // recovers); the open stream has none, it is meant to stay quiet for hours. The abort signal also cancels a
+  // request still waiting for its reply, so shutdown does not wait for a hung engine either.
+  const stream = await withTimeout("open the event stream", options.connectTimeoutMs ?? 10_000, (deadline) =>
+    docker.getEvents({
+      filters: { type: ["container"], label: [`${LABEL_MANAGED}=true`], event: ACTIONS },
+      abortSignal: AbortSignal.any([signal, deadline]),
+    }),
+  );
   options.onConnection?.(true);
   await new Promise<void>((resolve, reject) => {
     let buffer = "";

@@ -13,8 +13,10 @@ import {
   createDockerClient,
   type DockerClient,
   type DockerClientFactory,
+  DockerTimeoutError,
   dockerMessage,
   dockerStatus,
+  withTimeout,
 } from "./client.ts";
 import { endpointFor } from "./endpoint.ts";
 import { type ContainerEvent, followEvents } from "./events.ts";
@@ -42,6 +44,11 @@ export interface ContainerManagerDeps {
   restartDelayMs?: number;
   /** `docker stop` timeout per container at shutdown; default 10 s. */
   stopTimeoutS?: number;
+  /**
+   * Deadline for one quick Docker call (ping, inspect, remove); create and start get 6× (they do real work),
+   * stop gets stopTimeoutS on top. Default 10 s. Past it the engine is reported as not responding.
+   */
+  dockerTimeoutMs?: number;
   /** Pull progress output; default stderr. */
   progress?: ProgressOutput;
   /** Base for relative volume paths; default process.cwd(). */
@@ -76,6 +83,9 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
   const checkInterval = deps.checkIntervalMs ?? 5000;
   const restartDelay = deps.restartDelayMs ?? 1000;
   const stopTimeoutS = deps.stopTimeoutS ?? 10;
+  const dockerTimeout = deps.dockerTimeoutMs ?? 10_000;
+  // Creating or starting a container does real work (layers, volumes, GPUs): a longer deadline than a lookup.
+  const slowCall = dockerTimeout * 6;
   const now = () => new Date().toISOString();
   const managed: Managed[] = config.containers.map((container) => ({
     config: container,
@@ -105,6 +115,23 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     docker ??= (deps.docker ?? createDockerClient)();
     return docker;
   };
+
+  /**
+   * One bounded Docker call. A timeout also marks the engine as not responding, so /health says so while the
+   * check loop keeps running; the next successful inspect clears it.
+   */
+  async function call<T>(
+    what: string,
+    work: (signal: AbortSignal) => Promise<T>,
+    ms = dockerTimeout,
+  ): Promise<T> {
+    try {
+      return await withTimeout(what, ms, work);
+    } catch (error) {
+      if (error instanceof DockerTimeoutError) engine = { ok: false, detail: error.message };
+      throw error;
+    }
+  }
 
   function setState(m: Managed, state: ContainerState, detail: string): void {
     const previous = m.status;
@@ -159,7 +186,9 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
 
   async function inspect(name: string): Promise<ContainerInspectInfo | undefined> {
     try {
-      return await client().getContainer(name).inspect();
+      return await call(`inspect container '${name}'`, (abortSignal) =>
+        client().getContainer(name).inspect({ abortSignal }),
+      );
     } catch (error) {
       if (dockerStatus(error) === 404) return undefined;
       throw error;
@@ -177,7 +206,8 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
         const reason = mismatchReason(info, desired, imageIds.get(image));
         if (reason) {
           log.info(`Replacing container '${id}': ${reason}`, { id });
-          await client().getContainer(info.Id).remove({ force: true });
+          const stale = client().getContainer(info.Id);
+          await call(`remove container '${id}'`, () => stale.remove({ force: true }));
           info = undefined;
         }
       }
@@ -196,20 +226,25 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       const created = !info;
       const container = info
         ? client().getContainer(info.Id)
-        : await client()
-            .createContainer(desired.create)
-            .catch((error) => {
-              throw new StartupError(
-                `container '${id}': could not create it from image ${image}: ${dockerMessage(error)}`,
-                { meta: { container: id, image }, cause: error },
-              );
-            });
+        : await call(
+            `create container '${id}'`,
+            () => client().createContainer(desired.create),
+            slowCall,
+          ).catch((error) => {
+            throw new StartupError(
+              `container '${id}': could not create it from image ${image}: ${dockerMessage(error)}`,
+              { meta: { container: id, image }, cause: error },
+            );
+          });
       m.dockerId = container.id;
       try {
-        await container.start();
+        await call(`start container '${id}'`, (abortSignal) => container.start({ abortSignal }), slowCall);
       } catch (error) {
         const message = dockerMessage(error);
-        if (created) await container.remove({ force: true }).catch(() => undefined);
+        if (created)
+          await call(`remove container '${id}'`, () => container.remove({ force: true })).catch(
+            () => undefined,
+          );
         const what = isPortConflict(message)
           ? `cannot publish port ${port} on ${bind}: the port is already in use on this host`
           : "could not start it";
@@ -240,7 +275,13 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       info = await inspect(m.config.id);
       engine = { ok: true };
     } catch (error) {
-      engine = { ok: false, detail: `Docker engine not reachable: ${dockerMessage(error)}` };
+      engine = {
+        ok: false,
+        detail:
+          error instanceof DockerTimeoutError
+            ? `Docker engine not responding: ${error.message}`
+            : `Docker engine not reachable: ${dockerMessage(error)}`,
+      };
       return;
     }
     if (!info || mismatchReason(info, m.desired, undefined)) {
@@ -343,7 +384,12 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     if (!m.dockerId) return;
     const started = Date.now();
     try {
-      await client().getContainer(m.dockerId).stop({ t: stopTimeoutS });
+      const container = client().getContainer(m.dockerId);
+      await call(
+        `stop container '${m.config.id}'`,
+        (abortSignal) => container.stop({ t: stopTimeoutS, abortSignal }),
+        stopTimeoutS * 1000 + dockerTimeout,
+      );
       log.info(`Stopped container '${m.config.id}'`, { id: m.config.id, ms: Date.now() - started });
     } catch (error) {
       // 304: it was not running.
@@ -410,7 +456,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     async setup(signal) {
       const docker = client();
       try {
-        await docker.ping();
+        await call("ping", () => docker.ping());
       } catch (error) {
         throw new StartupError(`cannot reach the Docker engine: ${dockerMessage(error)}`, { cause: error });
       }
@@ -440,6 +486,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       eventsDone = followEvents(docker, {
         log,
         signal: events.signal,
+        connectTimeoutMs: dockerTimeout,
         onEvent,
         onConnection: (connected, detail) => {
           eventsConnected = connected;

@@ -9,7 +9,7 @@ import type { JobListFilter, JobResult } from "../../shared/jobs.ts";
 import { type BodyProblem, type JobMessage, parseJobMessage } from "../../shared/messages.ts";
 import { readJsonBody } from "../body.ts";
 import type { AppDeps, AppEnv, LimitFor } from "../context.ts";
-import { sendError, sendJson } from "../json-response.ts";
+import { sendError, sendJson, withReplyHeaders } from "../json-response.ts";
 
 /** The outcome of one job request, as a reply body and status (batches collect the bodies). */
 type Outcome =
@@ -132,7 +132,7 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
     } catch (err) {
       return sendError(c, 503, "Could not enqueue job", { reason: describeError(err) });
     }
-    return c.body(stream, 200, { ...STREAM_HEADERS, "X-Job-Id": msg.id });
+    return c.body(stream, 200, withReplyHeaders(c, { ...STREAM_HEADERS, "X-Job-Id": msg.id }));
   });
 
   /**
@@ -140,6 +140,11 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
    * or has just finished are answered from memory, so polling costs no store read.
    */
   async function getJobs(client: string, ids: string[]): Promise<JobResult[]> {
+    if (ids.length === 1) {
+      // The usual poll: one id, answered from memory while the job runs and just after.
+      const job = runner.peek(client, ids[0] as string);
+      if (job) return [job];
+    }
     const local = ids.map((id) => runner.peek(client, id));
     const missing = ids.filter((_, i) => local[i] === undefined);
     if (missing.length === ids.length) return store.get(client, ids);
@@ -157,14 +162,16 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
 
   app.get("/api/jobs", limit("get_job"), async (c) => {
     const client = c.get("client");
-    const ids = c.req.queries("id");
+    // One pass over the query string for every parameter (first value wins for the flags, as c.req.query).
+    const query = c.req.queries();
+    const ids = query.id;
     try {
       if (ids && ids.length > 0) {
         const results = await getJobs(client, ids);
-        if (c.req.query("intermediate") === "true") return sendJson(c, results);
+        if (query.intermediate?.[0] === "true") return sendJson(c, results);
         return sendJson(c, results.map(withoutIntermediate));
       }
-      const pending = c.req.query("pending");
+      const pending = query.pending?.[0];
       const filter: JobListFilter =
         pending === "true" ? "pending" : pending === "false" ? "completed" : "all";
       return sendJson(c, await store.listIds(client, filter));

@@ -1,0 +1,160 @@
+// The Container Manager against a stand-in Docker engine on a unix socket (injected at the client edge): the
+// cases a real engine cannot be made to show on demand — a hung engine, a registry that checks credentials, a
+// foreign container appearing under our name — and proof of which requests reach the engine at all.
+import { afterAll, describe, expect, test } from "bun:test";
+import type Docker from "dockerode";
+import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
+import { createContainers } from "../../../src/orchestration/docker/containers.ts";
+import { desiredContainer, LABEL_HASH, LABEL_MANAGED } from "../../../src/orchestration/docker/spec.ts";
+import {
+  type EngineRequest,
+  freePort,
+  type StandInEngine,
+  standInEngine,
+  testConfig,
+  waitFor,
+} from "../../fixtures/docker.ts";
+
+const records: LogRecord[] = [];
+const removeSink = addLogSink((record) => records.push(record));
+afterAll(() => removeSink());
+
+const IMAGE = "acme/svc:1";
+const IMAGE_ID = "sha256:0123456789ab";
+
+/** What the stand-in engine knows: the one container it holds, and whether it has stopped answering. */
+interface EngineState {
+  container: Record<string, unknown> | undefined;
+  hung: boolean;
+  /** Ends the open event stream from the engine's side. */
+  dropEvents?: () => void;
+}
+
+/** An engine holding one running container named `id`, created by infernet-node from `config` (same hash). */
+function engineWithContainer(config: ReturnType<typeof testConfig>): {
+  engine: StandInEngine;
+  state: EngineState;
+  ours: Record<string, unknown>;
+} {
+  const container = config.containers[0];
+  if (!container) throw new Error("one container expected");
+  const { hash } = desiredContainer(container, { bindAddress: config.container_bind_address });
+  const ours = {
+    Id: "c0ffee",
+    Name: `/${container.id}`,
+    Image: IMAGE_ID,
+    Config: { Labels: { [LABEL_MANAGED]: "true", [LABEL_HASH]: hash } },
+    State: { Running: true, Status: "running", ExitCode: 0 },
+  };
+  const state: EngineState = { container: ours, hung: false };
+  const never = () => new Promise<Response>(() => {});
+  const engine = standInEngine((req: EngineRequest) => {
+    const { method, path } = req;
+    if (path === "/_ping") return new Response("OK");
+    if (method === "POST" && path === "/images/create")
+      return new Response(`${JSON.stringify({ status: `Status: Image is up to date for ${IMAGE}` })}\n`);
+    if (method === "GET" && path === `/images/${IMAGE}/json`) return Response.json({ Id: IMAGE_ID });
+    // The event stream opens (a blank line gets the headers out) and stays quiet; a hung engine drops it and
+    // never answers the reconnect.
+    if (path === "/events") {
+      if (state.hung) return never();
+      const stream = new ReadableStream<Uint8Array>({
+        start: (controller) => {
+          controller.enqueue(new TextEncoder().encode("\n"));
+          state.dropEvents = () => controller.close();
+        },
+      });
+      return new Response(stream);
+    }
+    if (method === "GET" && path === `/containers/${container.id}/json`) {
+      if (state.hung) return never();
+      return state.container
+        ? Response.json(state.container)
+        : Response.json({ message: "No such container" }, { status: 404 });
+    }
+    if (method === "POST" && path.endsWith("/stop"))
+      return state.hung ? never() : new Response(null, { status: 204 });
+    return Response.json({ message: "not implemented" }, { status: 404 });
+  });
+  return { engine, state, ours };
+}
+
+/** Sets a manager up against `engine` and starts its run loop, as runServices would. */
+async function start(config: ReturnType<typeof testConfig>, factory: () => Docker) {
+  const manager = createContainers({
+    config,
+    log: createLog("stand-in-engine-test"),
+    host: "127.0.0.1",
+    docker: factory,
+    checkIntervalMs: 50,
+    dockerTimeoutMs: 200,
+    stopTimeoutS: 1,
+    progress: { isTTY: false, write: () => {} },
+  });
+  const controller = new AbortController();
+  await manager.setup?.(controller.signal);
+  const running = manager.run?.(controller.signal);
+  return {
+    manager,
+    async stop() {
+      controller.abort();
+      await running;
+      await manager.close?.();
+    },
+  };
+}
+
+/** A stand-in for the service inside the container, on the port the manager probes. */
+function service(port: number) {
+  return Bun.serve({ hostname: "127.0.0.1", port, fetch: () => Response.json({ status: "ok" }) });
+}
+
+describe("container manager against a stand-in engine", () => {
+  test("behavior: a hung engine is reported as not responding and does not stall the periodic check", async () => {
+    const port = freePort();
+    const svc = service(port);
+    const config = testConfig({ containers: [{ id: "svc", image: IMAGE, port }] });
+    const { engine, state } = engineWithContainer(config);
+    const node = await start(config, engine.factory);
+    const inspects = () => engine.requests.filter((r) => r.path === "/containers/svc/json").length;
+    try {
+      await waitFor("the container to be ready", () => node.manager.statuses()[0]?.ready);
+      expect(node.manager.health?.()).toMatchObject({ ok: true });
+
+      state.hung = true;
+      state.dropEvents?.();
+      await waitFor("the engine to be reported", () => node.manager.health?.().ok === false);
+      const health = node.manager.health?.();
+      expect(String(health?.detail)).toStartWith(
+        "Docker engine not responding: inspect container 'svc': the Docker engine did not reply within 200 ms",
+      );
+      // The loop keeps going: more inspects are sent (and time out) while the engine stays hung.
+      const seen = inspects();
+      await waitFor("further checks", () => inspects() >= seen + 2);
+
+      state.hung = false;
+      await waitFor("the engine to be healthy again", () => node.manager.health?.().ok === true);
+      // The event stream, dropped while the engine hung, is open again (its reopen attempts had a deadline).
+      await waitFor("the event stream to reopen", () => node.manager.health?.().events === "connected");
+
+      // Shutdown against a hung engine (event stream reconnect included) ends within the stop deadline
+      // (1 s + 200 ms), not never.
+      state.hung = true;
+      state.dropEvents?.();
+      await waitFor(
+        "the event stream to reconnect",
+        () => engine.requests.filter((r) => r.path === "/events").length >= 3,
+      );
+      const stopping = Date.now();
+      await node.stop();
+      expect(Date.now() - stopping).toBeLessThan(4000);
+      expect(engine.requests.some((r) => r.method === "POST" && r.path === "/containers/c0ffee/stop")).toBe(
+        true,
+      );
+    } finally {
+      svc.stop(true);
+      engine.stop();
+    }
+  });
+
+});
