@@ -156,5 +156,4 @@ describe("container manager against a stand-in engine", () => {
       engine.stop();
     }
   });
-
 });
