@@ -24,7 +24,13 @@ import { hostPortProblem, isPortConflict } from "./host-port.ts";
 import { type ProgressOutput, pullImages } from "./pull.ts";
 import { probeHttp, waitForHttp } from "./readiness.ts";
 import type { ContainerService } from "./remote.ts";
-import { type DesiredContainer, desiredContainer, mismatchReason } from "./spec.ts";
+import {
+  type DesiredContainer,
+  desiredContainer,
+  foreignContainerError,
+  isManaged,
+  mismatchReason,
+} from "./spec.ts";
 
 export interface ContainerManagerDeps {
   config: Pick<
@@ -202,6 +208,8 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     m.busy = true;
     try {
       let info = await inspect(desired.name);
+      // Never remove what another party created: it may be the operator's own service or state.
+      if (info && !isManaged(info)) throw foreignContainerError(id);
       if (info) {
         const reason = mismatchReason(info, desired, imageIds.get(image));
         if (reason) {
@@ -282,6 +290,17 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
             ? `Docker engine not responding: ${error.message}`
             : `Docker engine not reachable: ${dockerMessage(error)}`,
       };
+      return;
+    }
+    if (info && !isManaged(info)) {
+      // Ours was replaced by a container we did not create: report it, and leave it alone (see ensureRunning).
+      const id = m.config.id;
+      setState(
+        m,
+        "missing",
+        `a container that infernet-node did not create took its name; left alone: remove or rename it (docker rm -f ${id})`,
+      );
+      schedule(m, checkInterval);
       return;
     }
     if (!info || mismatchReason(info, m.desired, undefined)) {

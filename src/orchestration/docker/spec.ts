@@ -147,6 +147,24 @@ export function desiredContainer(container: ContainerConfig, options: SpecOption
 }
 
 /**
+ * Whether a container was created by an infernet-node (it carries our managed label). One that was not (the
+ * operator's own, or one left by Ritual's Python node) is never removed or replaced: it may hold state we know
+ * nothing about, so start-up stops and asks the operator instead.
+ */
+export function isManaged(info: Pick<ContainerInspectInfo, "Config">): boolean {
+  return info.Config?.Labels?.[LABEL_MANAGED] === "true";
+}
+
+/** The start-up error for a container that has the configured name but was not created by infernet-node. */
+export function foreignContainerError(id: string): StartupError {
+  return new StartupError(
+    `container '${id}': a container with this name exists that infernet-node did not create ` +
+      `(no ${LABEL_MANAGED} label); remove or rename it (docker rm -f ${id}) and start again`,
+    { meta: { container: id } },
+  );
+}
+
+/**
  * Whether an existing container can be reused for `desired`: it must carry the same config hash (so image
  * name, command, env, port, bind address, volumes and gpu are all the same) and run the image the node just
  * pulled or found. Returns the reason when it cannot.

@@ -77,6 +77,20 @@ describe("start-up errors", () => {
     expect(error.message).toBe(`container '${id}': cannot parse command: unclosed double quote`);
   });
 
+  test("error: a container with the configured name that infernet-node did not create is left alone", async () => {
+    const id = run.name("foreign");
+    // The operator's own container (or one left by Ritual's Python node): no infernet-node labels.
+    const foreign = await testDocker().createContainer({ name: id, Image: ECHO_IMAGE, Labels: run.labels });
+    const error = await setupError({ containers: [{ id, image: ECHO_IMAGE, port: freePort() }] });
+    expect(error.message).toBe(
+      `container '${id}': a container with this name exists that infernet-node did not create ` +
+        `(no infernet-node.managed label); remove or rename it (docker rm -f ${id}) and start again`,
+    );
+    // Still there, untouched.
+    const info = await testDocker().getContainer(id).inspect();
+    expect(info.Id).toBe(foreign.id);
+  });
+
   test("error: the Docker engine cannot be reached", async () => {
     const error = await setupError(
       { containers: [{ id: run.name("nodocker"), image: ECHO_IMAGE, port: freePort() }] },

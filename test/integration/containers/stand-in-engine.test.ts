@@ -156,4 +156,40 @@ describe("container manager against a stand-in engine", () => {
       engine.stop();
     }
   });
+
+  test("behavior: a container under our name that infernet-node did not create is reported and never removed", async () => {
+    const port = freePort();
+    const svc = service(port);
+    const config = testConfig({ containers: [{ id: "svc", image: IMAGE, port }] });
+    const { engine, state } = engineWithContainer(config);
+    const node = await start(config, engine.factory);
+    try {
+      await waitFor("the container to be ready", () => node.manager.statuses()[0]?.ready);
+      // Somebody removes ours and runs their own container under the same name.
+      const before = engine.requests.length;
+      state.container = {
+        Id: "f0reign",
+        Name: "/svc",
+        Image: "sha256:other",
+        Config: { Labels: { "com.example.owner": "operator" } },
+        State: { Running: true, Status: "running", ExitCode: 0 },
+      };
+      await waitFor(
+        "the foreign container to be reported",
+        () => node.manager.statuses()[0]?.state === "missing",
+      );
+      expect(node.manager.statuses()[0]?.detail).toBe(
+        "a container that infernet-node did not create took its name; left alone: remove or rename it (docker rm -f svc)",
+      );
+      // Several more checks happen; none of them removes, creates or starts anything.
+      await Bun.sleep(300);
+      const after = engine.requests.slice(before);
+      expect(after.filter((r) => r.path === "/containers/svc/json").length).toBeGreaterThanOrEqual(3);
+      expect(after.filter((r) => r.method !== "GET")).toEqual([]);
+    } finally {
+      await node.stop();
+      svc.stop(true);
+      engine.stop();
+    }
+  });
 });
