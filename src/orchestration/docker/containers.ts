@@ -12,7 +12,7 @@ export interface ContainersDeps {
   log: Logger;
   /** Resolved host of published ports: resolveContainerHost(config.container_host, env.RUNTIME). */
   host: string;
-  /** Docker client factory; called only in managed mode. Default: the local engine. */
+  /** Docker client factory, passed to both modes; only managed mode ever calls it. Default: the local engine. */
   docker?: DockerClientFactory;
   /** `docker stop` timeout per container at shutdown, seconds. */
   stopTimeoutS?: number;
@@ -28,13 +28,14 @@ export interface ContainersDeps {
 export function createContainers(deps: ContainersDeps): ContainerService {
   const { config, log, host } = deps;
   const common = deps.checkIntervalMs === undefined ? {} : { checkIntervalMs: deps.checkIntervalMs };
-  if (!config.manage_containers) return createRemoteContainers({ config, log, host, ...common });
+  const docker = deps.docker ? { docker: deps.docker } : {};
+  if (!config.manage_containers) return createRemoteContainers({ config, log, host, ...common, ...docker });
   return createContainerManager({
     config,
     log,
     host,
     ...common,
-    ...(deps.docker ? { docker: deps.docker } : {}),
+    ...docker,
     ...(deps.stopTimeoutS === undefined ? {} : { stopTimeoutS: deps.stopTimeoutS }),
     ...(deps.restartDelayMs === undefined ? {} : { restartDelayMs: deps.restartDelayMs }),
     ...(deps.dockerTimeoutMs === undefined ? {} : { dockerTimeoutMs: deps.dockerTimeoutMs }),

@@ -473,6 +473,11 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     name: "containers",
 
     async setup(signal) {
+      if (managed.length === 0) {
+        // No containers, no Docker: the node must start on a machine without a Docker engine.
+        log.info("No containers configured; Docker is not used");
+        return;
+      }
       const docker = client();
       try {
         await call("ping", () => docker.ping());
@@ -561,7 +566,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       return {
         ok: engine.ok && notReady.length === 0,
         mode: "managed",
-        events: eventsConnected ? "connected" : "disconnected",
+        events: managed.length === 0 ? "not used" : eventsConnected ? "connected" : "disconnected",
         ...(details.length > 0 ? { detail: details.join("; ") } : {}),
       };
     },

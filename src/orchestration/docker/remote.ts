@@ -6,6 +6,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Service, ServiceHealth } from "../../lib/service.ts";
 import { sleep } from "../../lib/time.ts";
 import type { ContainerDirectory, ContainerEndpoint, ContainerStatus } from "../../shared/containers.ts";
+import type { DockerClientFactory } from "./client.ts";
 import { endpointFor } from "./endpoint.ts";
 import { probeHttp } from "./readiness.ts";
 
@@ -18,6 +19,11 @@ export interface RemoteContainersDeps {
   checkIntervalMs?: number;
   /** Per-probe timeout; default 3 s. */
   probeTimeoutMs?: number;
+  /**
+   * Accepted so one injected factory serves both modes, and never called: unmanaged mode makes no Docker call.
+   * Tests inject a factory that fails the test when called.
+   */
+  docker?: DockerClientFactory;
 }
 
 export type ContainerService = Service & ContainerDirectory;

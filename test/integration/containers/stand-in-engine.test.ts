@@ -192,4 +192,24 @@ describe("container manager against a stand-in engine", () => {
       engine.stop();
     }
   });
+
+  test("behavior: with no containers, managed mode makes no Docker call at all", async () => {
+    const engine = standInEngine();
+    let constructed = 0;
+    const factory = () => {
+      constructed++;
+      return engine.factory();
+    };
+    try {
+      const node = await start(testConfig({ manage_containers: true, containers: [] }), factory);
+      await Bun.sleep(200);
+      expect(node.manager.health?.()).toMatchObject({ ok: true, mode: "managed" });
+      expect(node.manager.statuses()).toEqual([]);
+      await node.stop();
+      expect(constructed).toBe(0);
+      expect(engine.requests).toEqual([]);
+    } finally {
+      engine.stop();
+    }
+  });
 });

@@ -29,6 +29,7 @@ describe("unmanaged containers", () => {
   test("default", async () => {
     const remote = remoteService();
     let dockerCalls = 0;
+    // createContainers hands this factory to the unmanaged backend too, so a Docker call there would count.
     const countingFactory = (): Docker => {
       dockerCalls++;
       throw new Error("unmanaged mode must not construct a Docker client");
