@@ -3,6 +3,7 @@
 // foreign container appearing under our name — and proof of which requests reach the engine at all.
 import { afterAll, describe, expect, test } from "bun:test";
 import type Docker from "dockerode";
+import { StartupError } from "../../../src/lib/errors.ts";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
 import { desiredContainer, LABEL_HASH, LABEL_MANAGED } from "../../../src/orchestration/docker/spec.ts";
@@ -189,6 +190,57 @@ describe("container manager against a stand-in engine", () => {
     } finally {
       await node.stop();
       svc.stop(true);
+      engine.stop();
+    }
+  });
+
+  test("behavior: registry credentials reach the engine in X-Registry-Auth and never reach a log", async () => {
+    const password = "s3cret-Registry-pw";
+    const from = records.length;
+    // The registry refuses, and the engine's error even repeats the password.
+    const engine = standInEngine((req) => {
+      if (req.path === "/_ping") return new Response("OK");
+      if (req.method === "POST" && req.path === "/images/create") {
+        const message = `unauthorized: incorrect username or password (hub-user:${password})`;
+        return new Response(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
+      }
+      return Response.json({ message: "No such image" }, { status: 404 });
+    });
+    try {
+      const config = testConfig({
+        docker: { username: "hub-user", password, server_address: "" },
+        containers: [{ id: "private", image: "acme/private:2", port: freePort() }],
+      });
+      const manager = createContainers({
+        config,
+        log: createLog("stand-in-engine-test"),
+        host: "127.0.0.1",
+        docker: engine.factory,
+        progress: { isTTY: false, write: () => {} },
+      });
+      const error = await manager.setup?.(new AbortController().signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await manager.close?.();
+      expect(error).toBeInstanceOf(StartupError);
+
+      const pull = engine.requests.find((r) => r.method === "POST" && r.path === "/images/create");
+      expect(pull?.search.get("fromImage")).toBe("acme/private");
+      const header = pull?.headers.get("x-registry-auth") ?? "";
+      const decoded = JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
+      expect(decoded).toEqual({
+        username: "hub-user",
+        password,
+        serveraddress: "https://index.docker.io/v1/",
+      });
+
+      // The pull failure is logged and reported, without the password.
+      const logged = records.slice(from);
+      expect(logged.some((r) => r.msg === "Error pulling image acme/private:2")).toBe(true);
+      for (const record of logged) expect(JSON.stringify(record)).not.toContain(password);
+      expect((error as StartupError).message).not.toContain(password);
+    } finally {
       engine.stop();
     }
   });
