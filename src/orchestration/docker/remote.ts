@@ -50,6 +50,8 @@ export function createRemoteContainers(deps: RemoteContainersDeps): ContainerSer
   async function probeAll(signal: AbortSignal): Promise<void> {
     await Promise.all(
       [...endpoints].map(async ([id, endpoint]) => {
+        // Any HTTP reply (a 404 or 405 from a service without a `/` handler, even a 500) means the server is up;
+        // only a refused/reset connection or no reply within probeTimeout counts as down.
         const result = await probeHttp(`${endpoint.baseUrl}/`, endpoint.headers, probeTimeout, signal);
         if (signal.aborted) return;
         const previous = statuses.get(id);

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type Docker from "dockerode";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
+import { createRemoteContainers } from "../../../src/orchestration/docker/remote.ts";
 import { freePort, testConfig, waitFor } from "../../fixtures/docker.ts";
 
 const logs: LogRecord[] = [];
@@ -86,5 +87,50 @@ describe("unmanaged containers", () => {
       remote.server.stop(true);
     }
     expect(dockerCalls).toBe(0);
+  });
+
+  test("behavior: any HTTP reply counts as alive, only no reply means down", async () => {
+    // Services without a `/` handler: 404, 405, 500 are still answers from a running server.
+    const statuses = [404, 405, 500];
+    const services = statuses.map((status) =>
+      Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("no", { status }) }),
+    );
+    // Accepts the connection and never replies: down once the probe times out.
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const containers = createRemoteContainers({
+      config: testConfig({
+        manage_containers: false,
+        containers: [
+          ...services.map((service, i) => ({
+            id: `s${statuses[i]}`,
+            url: `http://127.0.0.1:${service.port}`,
+          })),
+          { id: "silent", url: `http://127.0.0.1:${silent.port}` },
+          { id: "refused", port: freePort() },
+        ],
+      }),
+      log: createLog("unmanaged-test"),
+      host: "127.0.0.1",
+      checkIntervalMs: 50,
+      probeTimeoutMs: 300,
+    });
+    const controller = new AbortController();
+    const running = containers.run?.(controller.signal);
+    try {
+      await waitFor("the probes", () => containers.statuses().every((s) => s.detail !== "not probed yet"));
+      expect(containers.statuses()).toMatchObject([
+        { id: "s404", ready: true, detail: "HTTP 404" },
+        { id: "s405", ready: true, detail: "HTTP 405" },
+        { id: "s500", ready: true, detail: "HTTP 500" },
+        { id: "silent", ready: false, detail: "no reply within 300 ms" },
+        { id: "refused", ready: false },
+      ]);
+      expect(String(containers.health?.().detail)).toStartWith("silent: no reply within 300 ms; refused: ");
+    } finally {
+      controller.abort();
+      await running;
+      for (const service of services) service.stop(true);
+      silent.stop(true);
+    }
   });
 });
