@@ -5,7 +5,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { describeError, NodeError, StartupError } from "../lib/errors.ts";
-import { parseJson, stringifyJson } from "../lib/json.ts";
+import { parseJson, stringifyJsonFast } from "../lib/json.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { loop } from "../lib/service.ts";
 import type { JobListFilter, JobResult, JobStore } from "../shared/jobs.ts";
@@ -204,7 +204,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
     s: ReturnType<typeof prepare>,
     client: string,
     job: JobResult,
-    value = stringifyJson(job),
+    value = stringifyJsonFast(job),
   ): void {
     s.deletePending.run(client, job.id);
     const existed = s.completedExists.get(client, job.id) !== null;
@@ -236,14 +236,14 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
     async setRunning(client, job, extra) {
       const containers = JSON.stringify(extra?.containers ?? []);
-      const value = stringifyJson(job);
+      const value = stringifyJsonFast(job);
       await enqueue((s) =>
         s.upsertPending.run(client, job.id, instanceId, containers, value, now() + pendingTtlMs),
       );
     },
 
     async setDone(client, job) {
-      const value = stringifyJson(job);
+      const value = stringifyJsonFast(job);
       await enqueue((s) => storeCompleted(s, client, job, value));
     },
 
