@@ -15,6 +15,7 @@ import { redactUrl } from "../lib/redact.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
 import { JobLocation } from "../shared/messages.ts";
+import { createHttpClient, fetchPost, type HttpReply } from "./http-client.ts";
 
 export interface OrchestratorJob {
   containers: readonly string[];
@@ -52,7 +53,7 @@ export interface OrchestratorDeps {
   /** Per-container-call timeout (config job_timeout, seconds → ms). */
   jobTimeoutMs: number;
   log: Logger;
-  /** Injected for failure tests; defaults to the global fetch. */
+  /** Injected for failure tests (then used for every call); by default container calls use createHttpClient(). */
   fetch?: typeof fetch;
 }
 
@@ -104,7 +105,8 @@ export function describeFetchFailure(
 
 export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const { directory, jobTimeoutMs, log } = deps;
-  const doFetch = deps.fetch ?? fetch;
+  // An injected fetch (failure tests) is used as is; otherwise container calls take the keep-alive socket client.
+  const post = deps.fetch ? fetchPost(deps.fetch) : createHttpClient();
   let onchainRunning = 0;
   let stats = emptyCounters();
 
@@ -135,25 +137,22 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     );
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    let response: Response;
-    let text: string;
+    let response: HttpReply;
     try {
       if (signal?.aborted) throw signal.reason;
-      response = await doFetch(url, {
-        method: "POST",
-        headers:
-          Object.keys(endpoint.headers).length > 0 ? { ...endpoint.headers, ...JSON_HEADERS } : JSON_HEADERS,
-        body: payload,
-        signal: controller.signal,
-      });
-      text = await response.text();
+      response = await post(
+        url,
+        Object.keys(endpoint.headers).length > 0 ? { ...endpoint.headers, ...JSON_HEADERS } : JSON_HEADERS,
+        payload,
+        controller.signal,
+      );
     } catch (error) {
       return { container: id, error: describeFetchFailure(id, url, error, signal, jobTimeoutMs) };
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
-    const contentType = response.headers.get("content-type") ?? "";
+    const { contentType, text } = response;
     if (!JSON_CONTENT_TYPE.test(contentType)) {
       return {
         container: id,
