@@ -299,6 +299,11 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
         } catch (error) {
           pool.open--;
           pool.waiters.shift()?.();
+          // Bun.connect says only "Failed to connect"; name the reason as fetch did (ECONNREFUSED: …).
+          const code = (error as { code?: unknown } | null)?.code;
+          if (error instanceof Error && typeof code === "string" && !error.message.includes(code)) {
+            throw new Error(`${code}: ${error.message}`, { cause: error });
+          }
           throw error;
         }
       }
