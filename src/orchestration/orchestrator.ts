@@ -9,7 +9,7 @@
 // happened (unreachable, timed out, non-JSON, invalid JSON, cancelled) instead of library reprs or "".
 
 import { describeError } from "../lib/errors.ts";
-import { parseJsonFast, stringifyJsonFast } from "../lib/json.ts";
+import { jsonNestingExceeds, MAX_JSON_DEPTH, parseJsonFast, stringifyJsonFast } from "../lib/json.ts";
 import type { Logger } from "../lib/log.ts";
 import { redactUrl } from "../lib/redact.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
@@ -160,6 +160,13 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       };
     }
     if (text.trim() === "") return { container: id, output: null };
+    // The same bound as request bodies: an output nested deeper would fail later, when a reply serialises it.
+    if (jsonNestingExceeds(text, MAX_JSON_DEPTH)) {
+      return {
+        container: id,
+        error: `Container ${id} replied with JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+      };
+    }
     try {
       return { container: id, output: parseJsonFast(text) };
     } catch {

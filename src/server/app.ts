@@ -15,6 +15,7 @@ import { createStatusRoutes } from "./routes/status.ts";
 const ROUTES: Record<string, readonly string[]> = {
   "/health": ["GET", "HEAD"],
   "/info": ["GET", "HEAD"],
+  "/metrics": ["GET", "HEAD"],
   "/resources": ["GET", "HEAD"],
   "/api/jobs": ["GET", "HEAD", "POST"],
   "/api/jobs/batch": ["POST"],

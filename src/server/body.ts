@@ -2,44 +2,11 @@
 // an optional JSON content-type requirement, a nesting-depth cap and a lossless JSON parse. Every failure is a
 // value naming the reason, which the routes reply as 400 with {"error","params"} — never a 413 or a 500.
 import type { Context } from "hono";
-import { parseJsonFast } from "../lib/json.ts";
+import { jsonNestingExceeds, MAX_JSON_DEPTH, parseJsonFast } from "../lib/json.ts";
 
 export type BodyResult =
   | { ok: true; value: unknown }
   | { ok: false; status: 400; error: string; params: Record<string, unknown> };
-
-/**
- * Deepest nesting of arrays/objects accepted in a request body. JSON.parse copes with far deeper input, but
- * the reply serializer and the job store walk values recursively: 100,000 levels of `[` would be accepted and
- * then fail with a RangeError (a 500) when the result is read back. Real job inputs are a few levels deep.
- */
-export const MAX_JSON_DEPTH = 512;
-
-/**
- * True when `text` opens more than `max` arrays/objects at once. One linear pass over the text, counting
- * brackets outside strings (escapes inside strings are skipped); it does not validate, so malformed text
- * is left to the parser.
- */
-export function jsonNestingExceeds(text: string, max: number): boolean {
-  let depth = 0;
-  const length = text.length;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 0x22) {
-      // A string: jump to its closing quote, skipping escaped characters.
-      for (i++; i < length; i++) {
-        const inner = text.charCodeAt(i);
-        if (inner === 0x5c) i++;
-        else if (inner === 0x22) break;
-      }
-    } else if (code === 0x5b || code === 0x7b) {
-      if (++depth > max) return true;
-    } else if (code === 0x5d || code === 0x7d) {
-      depth--;
-    }
-  }
-  return false;
-}
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 

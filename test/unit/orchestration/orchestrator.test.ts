@@ -126,3 +126,22 @@ describe("orchestrator.run", () => {
     ]);
   });
 });
+
+describe("orchestrator.run: output bounds", () => {
+  test("error: a reply nested deeper than 512 levels is a container error, not a later 500", async () => {
+    const deep = `${"[".repeat(2000)}${"]".repeat(2000)}`;
+    using server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(deep, { headers: { "content-type": "application/json" } }),
+    });
+    const o = createOrchestrator({
+      directory: staticDirectory({ deep: `http://127.0.0.1:${server.port}` }),
+      jobTimeoutMs: 5000,
+      log,
+    });
+    expect(await o.run(offchain(["deep"], {}))).toEqual([
+      { container: "deep", error: "Container deep replied with JSON nested deeper than 512 levels" },
+    ]);
+  });
+});

@@ -2,7 +2,8 @@
 // 400 {"error","params"} values; jsonNestingExceeds on its own.
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
-import { jsonNestingExceeds, MAX_JSON_DEPTH, readJsonBody } from "../../../src/server/body.ts";
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from "../../../src/lib/json.ts";
+import { readJsonBody } from "../../../src/server/body.ts";
 
 function bodyApp(options: { requireJsonType: boolean; maxBytes: number }): Hono {
   const app = new Hono();
