@@ -71,6 +71,23 @@ console.log(
 console.log(
   `  relayed ${progress.relayed}, ignored ${progress.ignored}, tracked ${tracker.count()}, last_sub_id ${progress.last_sub_id}`,
 );
+// Baseline in the same run: the bare Reader calls the sync needs at least (one readSubscriptionBatch per batch),
+// made straight with viem and no node logic, so the ratio shows what the listener adds on top.
+const readerAbi = chain.abis.Reader;
+if (!readerAbi) throw new Error("no Reader ABI in the test chain");
+const t3 = performance.now();
+for (let start = 1; start <= count; start += batchSize) {
+  await chain.publicClient.readContract({
+    address: chain.addresses.reader,
+    abi: readerAbi,
+    functionName: "readSubscriptionBatch",
+    args: [start, Math.min(start + batchSize, count + 1)],
+  });
+}
+const baselineMs = ms(t3);
+console.log(
+  `  baseline (bare readSubscriptionBatch calls, viem): ${baselineMs} ms; sync / baseline = ${(Number(syncMs) / Number(baselineMs)).toFixed(2)}`,
+);
 const ok = progress.last_sub_id === created.lastId && progress.relayed + progress.ignored === count;
 console.log(ok ? "OK" : "MISMATCH");
 if (!ok) process.exitCode = 1;
