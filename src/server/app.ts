@@ -1,13 +1,18 @@
 // The Hono application: client resolution, rate limiting, the routes by resource, JSON 404/405 and one
 // onError. Built from interfaces only (`createApp(deps)`), so tests drive it with `app.request()`.
+// createServerApp also returns the hottest routes (POST and GET /api/jobs: a submit and a few polls per job)
+// as Bun.serve `routes` handlers: Bun matches the exact path natively and they skip hono's routing, Context
+// and middleware chain, while calling the same client resolution, rate limiter (the same buckets), handlers
+// and error reply as the hono routes, so the replies are the same bytes.
+import type { Server } from "bun";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describeError } from "../lib/errors.ts";
-import { bunPeerAddress, createClientIpResolver } from "./client-ip.ts";
+import { bunPeerAddress, createClientIpResolver, createClientResolver } from "./client-ip.ts";
 import type { AppDeps, AppEnv, LimitFor } from "./context.ts";
-import { sendError } from "./json-response.ts";
-import { createRateLimiter } from "./rate-limit.ts";
-import { createJobRoutes } from "./routes/jobs.ts";
+import { errorReply, sendError } from "./json-response.ts";
+import { createRateLimiter, type RateLimitDecision } from "./rate-limit.ts";
+import { createJobRoutes, type JobHandler } from "./routes/jobs.ts";
 import { createNodeRoutes } from "./routes/node.ts";
 import { createStatusRoutes } from "./routes/status.ts";
 
@@ -23,7 +28,20 @@ const ROUTES: Record<string, readonly string[]> = {
   "/api/status": ["PUT"],
 };
 
+/** A Bun.serve `routes` handler. */
+export type NativeHandler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
+
+export interface ServerApp {
+  app: Hono<AppEnv>;
+  /** Bun.serve `routes`: exact paths served natively; any other path or method goes to `app.fetch`. */
+  routes: Record<string, Record<string, NativeHandler>>;
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
+  return createServerApp(deps).app;
+}
+
+export function createServerApp(deps: AppDeps): ServerApp {
   const { config, log } = deps;
   const now = deps.now ?? Date.now;
   const resolveClient = createClientIpResolver(
@@ -35,12 +53,30 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     period: config.server.rate_limit.period,
     now,
   });
+  const noClient = "Could not get client IP address";
+  const tooMany = (decision: RateLimitDecision) =>
+    errorReply(decision.headers, 429, "Too many requests", {
+      limit: config.server.rate_limit.num_requests,
+      period: config.server.rate_limit.period,
+      retry_after: decision.retryAfter,
+    });
+  /** A route that threw (hono's onError, and the native routes' catch). */
+  const failed = (
+    error: Error,
+    method: string,
+    path: string,
+    replyHeaders: Record<string, string> | undefined,
+  ): Response => {
+    if (error instanceof HTTPException) return error.getResponse();
+    log.error("request failed", { method, path, error });
+    return errorReply(replyHeaders, 500, "Internal server error", { reason: describeError(error) });
+  };
 
   const app = new Hono<AppEnv>();
 
   app.use(async (c, next) => {
     const client = resolveClient(c);
-    if (client === undefined) return sendError(c, 400, "Could not get client IP address");
+    if (client === undefined) return sendError(c, 400, noClient);
     c.set("client", client);
     await next();
   });
@@ -49,18 +85,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const limit: LimitFor = (endpoint) => async (c, next) => {
     const decision = limiter.check(endpoint, c.get("client"));
     c.set("replyHeaders", decision.headers);
-    if (!decision.allowed) {
-      return sendError(c, 429, "Too many requests", {
-        limit: config.server.rate_limit.num_requests,
-        period: config.server.rate_limit.period,
-        retry_after: decision.retryAfter,
-      });
-    }
+    if (!decision.allowed) return tooMany(decision);
     await next();
   };
 
   app.route("/", createNodeRoutes(deps, limit));
-  app.route("/", createJobRoutes({ ...deps, now }, limit));
+  const jobs = createJobRoutes({ ...deps, now }, limit);
+  app.route("/", jobs.app);
   app.route("/", createStatusRoutes(deps));
 
   app.notFound((c) => {
@@ -77,11 +108,39 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) return error.getResponse();
-    log.error("request failed", { method: c.req.method, path: c.req.path, error });
-    return sendError(c, 500, "Internal server error", { reason: describeError(error) });
-  });
+  app.onError((error, c) => failed(error, c.req.method, c.req.path, c.get("replyHeaders")));
 
-  return app;
+  // The native routes see the peer from Bun.serve, as bunPeerAddress does; an injected peerAddress (tests)
+  // only applies to app.fetch, which is what tests drive.
+  const resolveNative = createClientResolver(config.server.trusted_proxies);
+  const native =
+    (endpoint: string, path: string, handler: JobHandler): NativeHandler =>
+    async (request, server) => {
+      const client = resolveNative(server.requestIP(request)?.address, () =>
+        request.headers.get("x-forwarded-for"),
+      );
+      if (client === undefined) return errorReply(undefined, 400, noClient);
+      const decision = limiter.check(endpoint, client);
+      if (!decision.allowed) return tooMany(decision);
+      try {
+        return await handler(request, client, decision.headers);
+      } catch (error) {
+        // As hono: an Error is a JSON 500, anything else goes on to Bun.serve's error handler.
+        if (!(error instanceof Error)) throw error;
+        return failed(error, request.method, path, decision.headers);
+      }
+    };
+  // HEAD goes through hono, which answers it as GET without a body (Bun would otherwise run GET for it).
+  const viaApp: NativeHandler = (request, server) => app.fetch(request, { server });
+
+  return {
+    app,
+    routes: {
+      "/api/jobs": {
+        GET: native("get_job", "/api/jobs", jobs.list),
+        HEAD: viaApp,
+        POST: native("create_job", "/api/jobs", jobs.submit),
+      },
+    },
+  };
 }

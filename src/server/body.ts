@@ -27,12 +27,19 @@ async function readCapped(request: Request, maxBytes: number): Promise<string | 
   return Buffer.concat(parts).toString("utf8");
 }
 
-export async function readJsonBody(
-  c: Context,
-  options: { requireJsonType: boolean; maxBytes: number },
-): Promise<BodyResult> {
+export interface BodyOptions {
+  requireJsonType: boolean;
+  maxBytes: number;
+}
+
+export function readJsonBody(c: Context, options: BodyOptions): Promise<BodyResult> {
+  return readJsonRequest(c.req.raw, options);
+}
+
+/** readJsonBody on the request itself, for the native routes in app.ts that have no hono Context. */
+export async function readJsonRequest(request: Request, options: BodyOptions): Promise<BodyResult> {
   if (options.requireJsonType) {
-    const type = c.req.header("content-type") ?? "";
+    const type = request.headers.get("content-type") ?? "";
     if (!JSON_TYPE.test(type)) {
       return {
         ok: false,
@@ -44,7 +51,7 @@ export async function readJsonBody(
   }
   let text: string | undefined;
   try {
-    text = await readCapped(c.req.raw, options.maxBytes);
+    text = await readCapped(request, options.maxBytes);
   } catch (error) {
     return {
       ok: false,

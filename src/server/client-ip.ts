@@ -23,13 +23,23 @@ export function createClientIpResolver(
   trustedProxies: readonly string[],
   peerAddress: PeerAddress,
 ): (c: Context) => string | undefined {
+  const resolve = createClientResolver(trustedProxies);
+  return (c) => resolve(peerAddress(c), () => c.req.header("x-forwarded-for"));
+}
+
+/**
+ * The resolution itself, from the raw peer address and a reader of X-Forwarded-For (only called when the peer
+ * is trusted): shared by the hono middleware and the native routes in app.ts, which have no Context.
+ */
+export function createClientResolver(
+  trustedProxies: readonly string[],
+): (raw: string | undefined, forwardedFor: () => string | null | undefined) => string | undefined {
   const trusted = trustedProxies.length > 0 ? createIpMatcher(trustedProxies) : undefined;
-  return (c) => {
-    const raw = peerAddress(c);
+  return (raw, forwardedFor) => {
     if (raw === undefined || raw === "") return undefined;
     const peer = normalizeIp(raw);
     if (!trusted?.(peer)) return peer;
-    const header = c.req.header("x-forwarded-for");
+    const header = forwardedFor();
     if (!header) return peer;
     return forwardedClient(header, trusted) ?? peer;
   };

@@ -74,8 +74,38 @@ export function withReplyHeaders(
   c: Context<AppEnv>,
   headers: Record<string, string>,
 ): Record<string, string> {
-  const shared = c.get("replyHeaders");
+  return mergeReplyHeaders(c.get("replyHeaders"), headers);
+}
+
+function mergeReplyHeaders(
+  shared: Record<string, string> | undefined,
+  headers: Record<string, string>,
+): Record<string, string> {
   return shared ? { ...shared, ...headers } : headers;
+}
+
+/**
+ * A Flask-style JSON reply carrying `replyHeaders` (the request's RateLimit-*), for callers without a hono
+ * Context (the native routes in app.ts); sendJson is this with the Context's reply headers.
+ */
+export function jsonReply(
+  replyHeaders: Record<string, string> | undefined,
+  value: unknown,
+  status: ContentfulStatusCode = 200,
+  headers: Record<string, string> = JSON_HEADERS,
+): Response {
+  return new Response(toFlaskJson(value), { status, headers: mergeReplyHeaders(replyHeaders, headers) });
+}
+
+/** The error shape of every non-2xx reply, for callers without a hono Context (see jsonReply). */
+export function errorReply(
+  replyHeaders: Record<string, string> | undefined,
+  status: ContentfulStatusCode,
+  error: string,
+  params: Record<string, unknown> = {},
+  headers?: Record<string, string>,
+): Response {
+  return jsonReply(replyHeaders, { error, params }, status, headers && { ...headers, ...JSON_HEADERS });
 }
 
 /**
@@ -89,7 +119,7 @@ export function sendJson(
   status: ContentfulStatusCode = 200,
   headers: Record<string, string> = JSON_HEADERS,
 ): Response {
-  return new Response(toFlaskJson(value), { status, headers: withReplyHeaders(c, headers) });
+  return jsonReply(c.get("replyHeaders"), value, status, headers);
 }
 
 /** The error shape of every non-2xx reply: {"error": ..., "params": {...}}. */
@@ -100,5 +130,5 @@ export function sendError(
   params: Record<string, unknown> = {},
   headers?: Record<string, string>,
 ): Response {
-  return sendJson(c, { error, params }, status, headers && { ...headers, ...JSON_HEADERS });
+  return errorReply(c.get("replyHeaders"), status, error, params, headers);
 }

@@ -9,7 +9,7 @@ import type { Orchestrator } from "../orchestration/orchestrator.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { JobStore } from "../shared/jobs.ts";
-import { createApp } from "./app.ts";
+import { createServerApp } from "./app.ts";
 import type { ChainInfo } from "./context.ts";
 import { createJobRunner } from "./job-runner.ts";
 
@@ -36,7 +36,7 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
     stream: { directory: deps.directory, streamTimeoutMs: config.stream_timeout * 1000 },
     log,
   });
-  const app = createApp({ ...deps, runner, rules: buildRuleTable(config.containers) });
+  const { app, routes } = createServerApp({ ...deps, runner, rules: buildRuleTable(config.containers) });
   let server: ReturnType<typeof Bun.serve> | undefined;
 
   return {
@@ -52,6 +52,8 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         // Our own reader (body.ts) enforces max_body_bytes with a JSON 400, whatever the size: Bun streams request
         // bodies and nothing else reads them, so Bun's own cap (an empty 413) is lifted rather than answering first.
         maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        // POST and GET /api/jobs natively (see createServerApp); every other path and method through hono.
+        routes,
         fetch: (req, srv) => app.fetch(req, { server: srv }),
         // Last resort (hono's onError handles route errors): still a JSON error body, never Bun's HTML page.
         error(error) {

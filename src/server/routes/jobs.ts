@@ -2,14 +2,15 @@
 
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { getQueryParams } from "hono/utils/url";
 import { checkDelegatedSubscription } from "../../guardian/delegated.ts";
 import { checkOffchainJob, type GuardianError } from "../../guardian/offchain.ts";
 import { describeError } from "../../lib/errors.ts";
 import type { JobListFilter, JobResult } from "../../shared/jobs.ts";
 import { type BodyProblem, type JobMessage, parseJobMessage } from "../../shared/messages.ts";
-import { readJsonBody } from "../body.ts";
+import { readJsonBody, readJsonRequest } from "../body.ts";
 import type { AppDeps, AppEnv, LimitFor } from "../context.ts";
-import { sendError, sendJson, withReplyHeaders } from "../json-response.ts";
+import { errorReply, jsonReply, sendError, sendJson, withReplyHeaders } from "../json-response.ts";
 
 /** The outcome of one job request, as a reply body and status (batches collect the bodies). */
 type Outcome =
@@ -30,7 +31,25 @@ function rejected(error: GuardianError): Outcome {
   return { status: 405, body: { error: error.error, params: error.params } };
 }
 
-export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: LimitFor): Hono<AppEnv> {
+/**
+ * A route's work after client resolution and rate limiting, on the raw request: the hono route and the native
+ * route in app.ts (Bun.serve `routes`) both call it, so their replies are the same.
+ */
+export type JobHandler = (
+  request: Request,
+  client: string,
+  replyHeaders: Record<string, string> | undefined,
+) => Promise<Response>;
+
+export interface JobRoutes {
+  app: Hono<AppEnv>;
+  /** POST /api/jobs. */
+  submit: JobHandler;
+  /** GET /api/jobs. */
+  list: JobHandler;
+}
+
+export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: LimitFor): JobRoutes {
   const { config, rules, runner, store, log } = deps;
   const maxBytes = config.server.max_body_bytes;
   const chainEnabled = config.chain.enabled;
@@ -87,11 +106,16 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
 
   const reply = (c: Context<AppEnv>, outcome: Outcome) => sendJson(c, outcome.body, outcome.status);
 
-  app.post("/api/jobs", limit("create_job"), async (c) => {
-    const body = await readJsonBody(c, { requireJsonType: true, maxBytes });
-    if (!body.ok) return sendError(c, body.status, body.error, body.params);
-    return reply(c, await handle(body.value, c.get("client"), true));
-  });
+  const submit: JobHandler = async (request, client, replyHeaders) => {
+    const body = await readJsonRequest(request, { requireJsonType: true, maxBytes });
+    if (!body.ok) return errorReply(replyHeaders, body.status, body.error, body.params);
+    const outcome = await handle(body.value, client, true);
+    return jsonReply(replyHeaders, outcome.body, outcome.status);
+  };
+
+  app.post("/api/jobs", limit("create_job"), (c) =>
+    submit(c.req.raw, c.get("client"), c.get("replyHeaders")),
+  );
 
   // The reference read batch bodies whatever the content type; so do we. A malformed item gets its own 400-style
   // entry (with its index) instead of failing the whole batch with a 500 as the reference did.
@@ -160,28 +184,31 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
     return [...completed, ...pending];
   }
 
-  app.get("/api/jobs", limit("get_job"), async (c) => {
-    const client = c.get("client");
-    // One pass over the query string for every parameter (first value wins for the flags, as c.req.query).
-    const query = c.req.queries();
+  const list: JobHandler = async (request, client, replyHeaders) => {
+    // One pass over the query string for every parameter (first value wins for the flags, as c.req.query);
+    // the same parser as c.req.queries().
+    // Without a key it returns every parameter (the type hono's queries() declares for this call).
+    const query = getQueryParams(request.url) as Record<string, string[]>;
     const ids = query.id;
     try {
       if (ids && ids.length > 0) {
         const results = await getJobs(client, ids);
-        if (query.intermediate?.[0] === "true") return sendJson(c, results);
-        return sendJson(c, results.map(withoutIntermediate));
+        if (query.intermediate?.[0] === "true") return jsonReply(replyHeaders, results);
+        return jsonReply(replyHeaders, results.map(withoutIntermediate));
       }
       const pending = query.pending?.[0];
       const filter: JobListFilter =
         pending === "true" ? "pending" : pending === "false" ? "completed" : "all";
-      return sendJson(c, await store.listIds(client, filter));
+      return jsonReply(replyHeaders, await store.listIds(client, filter));
     } catch (err) {
       log.error("job store read failed", { error: describeError(err) });
-      return sendError(c, 503, "Job store unavailable", { reason: describeError(err) });
+      return errorReply(replyHeaders, 503, "Job store unavailable", { reason: describeError(err) });
     }
-  });
+  };
 
-  return app;
+  app.get("/api/jobs", limit("get_job"), (c) => list(c.req.raw, c.get("client"), c.get("replyHeaders")));
+
+  return { app, submit, list };
 }
 
 function withoutIntermediate(job: JobResult): Omit<JobResult, "intermediate_results"> {
