@@ -96,6 +96,66 @@ async function evalScript(client: Redis, s: Script, keys: string[], args: string
   }
 }
 
+interface BatchedCall {
+  s: Script;
+  keys: string[];
+  args: string[];
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The job writes issued during one event-loop turn, sent as one explicit pipeline (one socket write). Unlike
+ * ioredis auto-pipelining, which holds every new command until the replies of the batch in flight are back,
+ * each turn's batch goes out at once, so a write waits one round trip, not up to two. Each call settles with
+ * its own reply; a NOSCRIPT reply (Redis lost its script cache) falls back to EVAL for that call.
+ */
+function createScriptBatcher(
+  client: () => Redis,
+): (s: Script, keys: string[], args: string[]) => Promise<unknown> {
+  let batch: BatchedCall[] = [];
+  let scheduled = false;
+  function flush(): void {
+    scheduled = false;
+    const calls = batch;
+    batch = [];
+    let pipeline: ReturnType<Redis["pipeline"]>;
+    try {
+      pipeline = client().pipeline();
+    } catch (error) {
+      for (const call of calls) call.reject(error);
+      return;
+    }
+    for (const call of calls) pipeline.evalsha(call.s.sha, call.keys.length, ...call.keys, ...call.args);
+    pipeline.exec().then(
+      (replies) => {
+        for (let i = 0; i < calls.length; i++) {
+          const call = calls[i] as BatchedCall;
+          const [error, value] = replies?.[i] ?? [new Error("no reply in pipeline"), undefined];
+          if (!error) call.resolve(value);
+          else if (error.message.startsWith("NOSCRIPT")) {
+            // client() throws once the store is closed: a rejection of this call, not of the loop.
+            Promise.resolve()
+              .then(() => evalScript(client(), call.s, call.keys, call.args))
+              .then(call.resolve, call.reject);
+          } else call.reject(error);
+        }
+      },
+      (error: unknown) => {
+        for (const call of calls) call.reject(error);
+      },
+    );
+  }
+  return (s, keys, args) =>
+    new Promise((resolve, reject) => {
+      batch.push({ s, keys, args, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+}
+
 export type RedisJobStore = JobStore & Service & { queuedWrites(): number };
 
 export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
@@ -123,6 +183,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   let closing = false;
   /** Writes waiting on a live connection, woken when it drops. */
   const onDisconnect = new Set<() => void>();
+  const writeScript = createScriptBatcher(() => clients().writer);
 
   const key = {
     member: (client: string, id: string) => `${enc(client)}:${enc(id)}`,
@@ -257,8 +318,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
 
   async function storeDone(client: string, job: JobResult, m = key.member(client, job.id)): Promise<void> {
     const at = score();
-    const reply = await evalScript(
-      clients().writer,
+    const reply = await writeScript(
       SCRIPTS.setDone,
       [
         key.pending(m),
@@ -361,8 +421,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       const m = key.member(client, job.id);
       const entry: PendingEntry = { job, owner: instanceId, containers: [...(extra?.containers ?? [])] };
       await write(m, async () => {
-        const reply = await evalScript(
-          clients().writer,
+        const reply = await writeScript(
           SCRIPTS.setRunning,
           [key.pending(m), key.pendingIndex(client), key.pall, key.own],
           [
