@@ -116,18 +116,21 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const native =
     (endpoint: string, path: string, handler: JobHandler): NativeHandler =>
     async (request, server) => {
-      const client = resolveNative(server.requestIP(request)?.address, () =>
-        request.headers.get("x-forwarded-for"),
-      );
-      if (client === undefined) return errorReply(undefined, 400, noClient);
-      const decision = limiter.check(endpoint, client);
-      if (!decision.allowed) return tooMany(decision);
+      // Set once the limiter has answered, as the hono middleware sets replyHeaders.
+      let replyHeaders: Record<string, string> | undefined;
       try {
-        return await handler(request, client, decision.headers);
+        const client = resolveNative(server.requestIP(request)?.address, () =>
+          request.headers.get("x-forwarded-for"),
+        );
+        if (client === undefined) return errorReply(undefined, 400, noClient);
+        const decision = limiter.check(endpoint, client);
+        replyHeaders = decision.headers;
+        if (!decision.allowed) return tooMany(decision);
+        return await handler(request, client, replyHeaders);
       } catch (error) {
         // As hono: an Error is a JSON 500, anything else goes on to Bun.serve's error handler.
         if (!(error instanceof Error)) throw error;
-        return failed(error, request.method, path, decision.headers);
+        return failed(error, request.method, path, replyHeaders);
       }
     };
   // HEAD goes through hono, which answers it as GET without a body (Bun would otherwise run GET for it).
