@@ -272,7 +272,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     if (state.OOMKilled) return `killed: out of memory (exit code ${state.ExitCode})`;
     if (state.Error) return `failed: ${state.Error}`;
     if (state.Status === "created") return "created but not started";
-    return `exited with code ${state.ExitCode}`;
+    return `exited (exit code ${state.ExitCode})`;
   }
 
   /** One look at a container: recreate it if gone, start it if stopped, probe it if running. */
