@@ -114,7 +114,9 @@ async function pid1(): Promise<Response> {
   return Response.json({ cmdline, init: process.pid !== 1, pid: process.pid });
 }
 
-// Simulates a crashing service (for restart tests): exits with EXIT_CODE (default 1) after EXIT_AFTER_MS.
+// Simulates a crashing service (for restart tests): exits with EXIT_CODE (default 1) before it ever listens
+// (EXIT_BEFORE_LISTEN=1: a crash loop no probe can catch answering), or after EXIT_AFTER_MS.
+if (process.env.EXIT_BEFORE_LISTEN === "1") process.exit(Number(process.env.EXIT_CODE ?? 1));
 const exitAfter = Number(process.env.EXIT_AFTER_MS ?? 0);
 if (exitAfter > 0) setTimeout(() => process.exit(Number(process.env.EXIT_CODE ?? 1)), exitAfter);
 

@@ -225,7 +225,7 @@ describe("container manager", () => {
     const id = run.name("crash");
     const node = await start({
       container_ready_timeout: 120,
-      containers: [echo(id, freePort(), { env: { EXIT_AFTER_MS: 1, EXIT_CODE: 3 } })],
+      containers: [echo(id, freePort(), { env: { EXIT_BEFORE_LISTEN: 1, EXIT_CODE: 3 } })],
     });
     try {
       const [status] = node.manager.statuses();
