@@ -36,6 +36,11 @@ export function createNode(config: Config, log: Logger): NodeParts {
   const store = createJobStore({ config, log: log.child({ component: "store" }) });
   services.push(store);
 
+  // Shutdown budget (shutdown_timeout): jobs drain first, then containers stop (a third of it, at most 10 s,
+  // plus Docker's own overhead), then the store closes; each later step keeps its share.
+  const containerStopS = Math.max(1, Math.min(10, Math.floor(config.shutdown_timeout / 3)));
+  const drainMs = config.shutdown_timeout * 1000 - (containerStopS + 2) * 1000 - 3_000;
+
   // [containers] Container Manager (Docker) or remote containers (manage_containers false / url)
   // The node reaches published ports on container_host, or host.docker.internal when it runs in Docker itself
   // (the reference's RUNTIME=docker convention). Docker stops get a third of the shutdown budget, at most 10 s.
@@ -43,7 +48,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
     config,
     log: log.child({ component: "containers" }),
     host: resolveContainerHost(config.container_host, process.env.RUNTIME),
-    stopTimeoutS: Math.max(1, Math.min(10, Math.floor(config.shutdown_timeout / 3))),
+    stopTimeoutS: containerStopS,
   });
   services.push(containers);
 
@@ -82,6 +87,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
       // Delegated subscriptions go to the chain side (405 "Chain not enabled" when it is off).
       delegated,
       health,
+      drainMs,
     }),
   );
   return { services, health };

@@ -23,6 +23,12 @@ export interface RestServerDeps {
   /** Set by the chain side when chain.enabled; otherwise delegated requests get 405 "Chain not enabled". */
   delegated?: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
   health: () => Record<string, ServiceHealth>;
+  /**
+   * How long in-flight jobs may run on after SIGTERM before they are cancelled and recorded failed. The node
+   * passes what is left of shutdown_timeout once the later shutdown steps (stopping containers, closing the
+   * store) have their share, so the whole shutdown ends inside the deadline.
+   */
+  drainMs?: number;
 }
 
 /** Time kept back from the shutdown deadline to record cancelled jobs and close the store. */
@@ -74,7 +80,7 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
       }
       // Stop accepting; requests already in flight (streams included) carry on.
       void server?.stop(false);
-      const graceMs = Math.max(1_000, config.shutdown_timeout * 1000 - SHUTDOWN_MARGIN_MS);
+      const graceMs = Math.max(1_000, deps.drainMs ?? config.shutdown_timeout * 1000 - SHUTDOWN_MARGIN_MS);
       await runner.drain(graceMs);
       // Every job has been recorded; idle keep-alive connections would otherwise hold stop() for minutes.
       await server?.stop(true);
