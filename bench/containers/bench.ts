@@ -8,6 +8,7 @@ import Docker from "dockerode";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLog } from "../../src/lib/log.ts";
 import { createContainers } from "../../src/orchestration/docker/containers.ts";
+import { freePort } from "../../test/fixtures/net.ts";
 
 const count = Number(process.argv[2] ?? 3);
 const rounds = Number(process.argv[3] ?? 5);
@@ -17,13 +18,6 @@ const docker = new Docker();
 
 const build = Bun.spawnSync(["bash", `${import.meta.dir}/../../examples/containers/build.sh`]);
 if (build.exitCode !== 0) throw new Error(build.stderr.toString());
-
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 const ids = Array.from({ length: count }, (_, i) => `${runId}-svc${i}`);
 const ports = ids.map(() => freePort());

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { freePort, waitFor } from "../../test/fixtures/net.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -36,13 +37,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 // USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every mainstream Linux build).
 const CLOCK_TICKS = 100;
 
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
-
 async function sh(cmd: string[], cwd = ROOT): Promise<string> {
   const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
   const [code, out, err] = await Promise.all([
@@ -52,15 +46,6 @@ async function sh(cmd: string[], cwd = ROOT): Promise<string> {
   ]);
   if (code !== 0) throw new Error(`${cmd.join(" ")} failed (${code}): ${err || out}`);
   return out.trim();
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 interface Sample {
@@ -158,11 +143,15 @@ async function startRedis(): Promise<number> {
     proc.kill("SIGTERM");
     await proc.exited;
   });
-  await waitFor("redis", async () => {
-    const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    socket.end();
-    return true;
-  });
+  await waitFor(
+    "redis",
+    async () => {
+      const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      socket.end();
+      return true;
+    },
+    30_000,
+  );
   return port;
 }
 
@@ -195,7 +184,7 @@ async function startNode(
     stderr: "inherit",
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`node (${store})`, async () => (await fetch(`${url}/health`)).status === 200);
+  await waitFor(`node (${store})`, async () => (await fetch(`${url}/health`)).status === 200, 30_000);
   cleanups.push(async () => {
     proc.kill("SIGTERM");
     await proc.exited;
@@ -233,13 +222,17 @@ async function main(): Promise<void> {
     data: { prompt: "bench", i },
     requires_proof: false,
   });
-  await waitFor("echo container", async () => {
-    const res = await fetch(`${containerUrl}/service_output`, {
-      method: "POST",
-      body: JSON.stringify(payload(0)),
-    });
-    return res.ok;
-  });
+  await waitFor(
+    "echo container",
+    async () => {
+      const res = await fetch(`${containerUrl}/service_output`, {
+        method: "POST",
+        body: JSON.stringify(payload(0)),
+      });
+      return res.ok;
+    },
+    30_000,
+  );
 
   const direct = async (i: number) => {
     const res = await fetch(`${containerUrl}/service_output`, {

@@ -17,6 +17,7 @@ import {
   latestTimestamp,
   requestCallback,
 } from "../../fixtures/chain-helpers.ts";
+import { waitFor } from "../../fixtures/net.ts";
 
 const PAYMENT_ADDRESS = "0x5555555555555555555555555555555555555555";
 
@@ -80,18 +81,6 @@ async function startNode(config: Config, clock?: () => number): Promise<Running>
       removeSink();
     },
   };
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 const progress = (node: Running) => node.service.listener()?.progress();

@@ -3,14 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLog } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
 import type { ContainerService } from "../../../src/orchestration/docker/remote.ts";
-import {
-  cleanupRun,
-  createRun,
-  ECHO_IMAGE,
-  ensureEchoImage,
-  freePort,
-  testConfig,
-} from "../../fixtures/docker.ts";
+import { cleanupRun, createRun, ECHO_IMAGE, ensureEchoImage, testConfig } from "../../fixtures/docker.ts";
+import { freePort } from "../../fixtures/net.ts";
 
 const run = createRun("echo");
 const controller = new AbortController();

@@ -9,10 +9,10 @@ import {
   createRun,
   ECHO_IMAGE,
   ensureEchoImage,
-  freePort,
   testConfig,
   testDocker,
 } from "../../fixtures/docker.ts";
+import { freePort } from "../../fixtures/net.ts";
 
 const run = createRun("err");
 

@@ -12,11 +12,10 @@ import {
   createRun,
   ECHO_IMAGE,
   ensureEchoImage,
-  freePort,
   testConfig,
   testDocker,
-  waitFor,
 } from "../../fixtures/docker.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
 
 const run = createRun("mgr");
 const docker = testDocker();

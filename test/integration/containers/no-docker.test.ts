@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../fixtures/binary.ts";
-import { freePort, standInEngine, waitFor } from "../../fixtures/docker.ts";
+import { standInEngine } from "../../fixtures/docker.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
 
 const engine = standInEngine();
 afterAll(() => engine.stop());

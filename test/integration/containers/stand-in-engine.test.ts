@@ -7,14 +7,8 @@ import { StartupError } from "../../../src/lib/errors.ts";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
 import { desiredContainer, LABEL_HASH, LABEL_MANAGED } from "../../../src/orchestration/docker/spec.ts";
-import {
-  type EngineRequest,
-  freePort,
-  type StandInEngine,
-  standInEngine,
-  testConfig,
-  waitFor,
-} from "../../fixtures/docker.ts";
+import { type EngineRequest, type StandInEngine, standInEngine, testConfig } from "../../fixtures/docker.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
 
 const records: LogRecord[] = [];
 const removeSink = addLogSink((record) => records.push(record));

@@ -4,7 +4,8 @@ import type Docker from "dockerode";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
 import { createRemoteContainers } from "../../../src/orchestration/docker/remote.ts";
-import { freePort, testConfig, waitFor } from "../../fixtures/docker.ts";
+import { testConfig } from "../../fixtures/docker.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
 
 const logs: LogRecord[] = [];
 const removeSink = addLogSink((record) => {

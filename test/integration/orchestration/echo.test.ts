@@ -6,14 +6,8 @@ import { createContainers } from "../../../src/orchestration/docker/containers.t
 import type { ContainerService } from "../../../src/orchestration/docker/remote.ts";
 import { createOrchestrator } from "../../../src/orchestration/orchestrator.ts";
 import { JobLocation } from "../../../src/shared/messages.ts";
-import {
-  cleanupRun,
-  createRun,
-  ECHO_IMAGE,
-  ensureEchoImage,
-  freePort,
-  testConfig,
-} from "../../fixtures/docker.ts";
+import { cleanupRun, createRun, ECHO_IMAGE, ensureEchoImage, testConfig } from "../../fixtures/docker.ts";
+import { freePort } from "../../fixtures/net.ts";
 
 const run = createRun("orch");
 const controller = new AbortController();

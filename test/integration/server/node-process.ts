@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary, withoutNodeModules } from "../../fixtures/binary.ts";
-import { ECHO_IMAGE, ensureEchoImage, freePort, testDocker } from "../../fixtures/docker.ts";
+import { ECHO_IMAGE, ensureEchoImage, testDocker } from "../../fixtures/docker.ts";
+import { freePort, waitFor } from "../../fixtures/net.ts";
 import { type RedisEndpoint, uniqueKeyPrefix } from "../../fixtures/redis.ts";
 
 export interface NodeProcess {
@@ -29,25 +30,6 @@ const running = new Set<Bun.Subprocess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
-
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await Bun.sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ""}`);
-}
 
 /**
  * A node with three echo containers. `store` "redis" points it at `redis` with a unique key prefix. `extra`
@@ -115,12 +97,16 @@ export async function startNode(
       for await (const chunk of proc.stderr) output += new TextDecoder().decode(chunk);
     })();
     void new Response(proc.stdout).text();
-    await waitUntil(`node on ${url}`, async () => {
-      if (proc.exitCode !== null)
-        throw new Error(`node exited with ${proc.exitCode}: ${output.slice(-2000)}`);
-      const res = await fetch(`${url}/health`);
-      return res.status === 200 ? true : undefined;
-    });
+    await waitFor(
+      `node on ${url}`,
+      async () => {
+        if (proc.exitCode !== null)
+          throw new Error(`node exited with ${proc.exitCode}: ${output.slice(-2000)}`);
+        const res = await fetch(`${url}/health`);
+        return res.status === 200 ? true : undefined;
+      },
+      60_000,
+    );
   }
 
   const node: NodeProcess = {
@@ -175,12 +161,16 @@ export async function postJson(
 
 /** Polls GET /api/jobs?id= until the job has finished. */
 export async function finishedJob(url: string, id: string, query = ""): Promise<Record<string, unknown>> {
-  return waitUntil(`job ${id}`, async () => {
-    const list = (await (await fetch(`${url}/api/jobs?id=${id}${query}`)).json()) as Record<
-      string,
-      unknown
-    >[];
-    const job = list[0];
-    return job && job.status !== "running" ? job : undefined;
-  });
+  return waitFor(
+    `job ${id}`,
+    async () => {
+      const list = (await (await fetch(`${url}/api/jobs?id=${id}${query}`)).json()) as Record<
+        string,
+        unknown
+      >[];
+      const job = list[0];
+      return job && job.status !== "running" ? job : undefined;
+    },
+    60_000,
+  );
 }

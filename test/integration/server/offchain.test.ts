@@ -2,8 +2,9 @@
 // Docker) and each job store: single and chained jobs, batches, streaming, restarts, shutdown with jobs in
 // flight, PUT /api/status from loopback, and the reference quirks we fix (ip/id in the body, forged XFF).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { waitFor } from "../../fixtures/net.ts";
 import { type PrivateRedis, startPrivateRedis } from "../../fixtures/redis.ts";
-import { finishedJob, type NodeFixture, postJson, startNode, waitUntil } from "./node-process.ts";
+import { finishedJob, type NodeFixture, postJson, startNode } from "./node-process.ts";
 
 for (const store of ["embedded", "redis"] as const) {
   describe(`off-chain jobs through the binary (${store} store)`, () => {
@@ -264,10 +265,14 @@ for (const store of ["embedded", "redis"] as const) {
       const slow = (await (
         await postJson(`${url}/api/jobs`, { containers: [f.ids.echo], data: { sleep_ms: 30_000 } })
       ).json()) as { id: string };
-      await waitUntil("job running", async () => {
-        const ids = (await (await fetch(`${url}/api/jobs?pending=true`)).json()) as string[];
-        return ids.includes(slow.id) ? true : undefined;
-      });
+      await waitFor(
+        "job running",
+        async () => {
+          const ids = (await (await fetch(`${url}/api/jobs?pending=true`)).json()) as string[];
+          return ids.includes(slow.id) ? true : undefined;
+        },
+        60_000,
+      );
       expect(await f.node.stop()).toBe(0);
       await f.node.restart();
       const [job] = (await (await fetch(`${url}/api/jobs?id=${slow.id}`)).json()) as {

@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { testDocker } from "../../fixtures/docker.ts";
+import { waitFor } from "../../fixtures/net.ts";
 import { type PrivateRedis, startPrivateRedis } from "../../fixtures/redis.ts";
-import { finishedJob, type NodeFixture, postJson, startNode, waitUntil } from "./node-process.ts";
+import { finishedJob, type NodeFixture, postJson, startNode } from "./node-process.ts";
 
 let redis: PrivateRedis;
 let f: NodeFixture;
@@ -162,10 +163,14 @@ describe("/info from memory", () => {
       const res = await requestFrom("127.0.0.1", "PUT", "/api/status", update(id));
       expect(res.status).toBe(200);
     }
-    const before = await waitUntil("pending count to include both entries", async () => {
-      const body = await info();
-      return body && body.pending.offchain >= 2 ? body : undefined;
-    });
+    const before = await waitFor(
+      "pending count to include both entries",
+      async () => {
+        const body = await info();
+        return body && body.pending.offchain >= 2 ? body : undefined;
+      },
+      60_000,
+    );
     expect(before.containers.map((c) => c.id)).toEqual([f.ids.echo, f.ids.echo2, f.ids.inner]);
     const counted = replies.length;
 
@@ -181,7 +186,7 @@ describe("/info from memory", () => {
     const docker = testDocker();
     const old = await docker.getContainer(f.ids.echo2).inspect();
     await docker.getContainer(f.ids.echo2).remove({ force: true });
-    await waitUntil(
+    await waitFor(
       "echo2 recreated and listed again",
       async () => {
         const body = await info();

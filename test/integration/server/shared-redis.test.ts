@@ -2,8 +2,9 @@
 // store.instance_id), through the release binary: each serves the other's job results and listings, since
 // jobs are keyed by client address, not by the node that ran them.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { waitFor } from "../../fixtures/net.ts";
 import { type PrivateRedis, startPrivateRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
-import { finishedJob, type NodeFixture, postJson, startNode, waitUntil } from "./node-process.ts";
+import { finishedJob, type NodeFixture, postJson, startNode } from "./node-process.ts";
 
 let redis: PrivateRedis;
 let a: NodeFixture;
@@ -76,12 +77,16 @@ describe("two nodes sharing one Redis", () => {
 
     const slow = await submit(a, { sleep_ms: 1500 });
     // Seen as pending on B while A runs it (unless it already finished), then as done.
-    const seen = await waitUntil("B to see A's job", async () => {
-      const [job] = (await (await fetch(`${b.node.url}/api/jobs?id=${slow}`)).json()) as {
-        status: string;
-      }[];
-      return job?.status;
-    });
+    const seen = await waitFor(
+      "B to see A's job",
+      async () => {
+        const [job] = (await (await fetch(`${b.node.url}/api/jobs?id=${slow}`)).json()) as {
+          status: string;
+        }[];
+        return job?.status;
+      },
+      60_000,
+    );
     if (seen === "running") expect(await list(b, "?pending=true")).toContain(slow);
     expect(await finishedJob(b.node.url, slow)).toMatchObject({ id: slow, status: "success" });
     expect(await list(b, "?pending=false")).toContain(slow);

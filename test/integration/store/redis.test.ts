@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { createLogger } from "../../../src/lib/log.ts";
 import { createRedisStore, type RedisJobStore, type RedisStoreOptions } from "../../../src/store/redis.ts";
+import { waitFor } from "../../fixtures/net.ts";
 import { type RedisEndpoint, sharedRedis, startPrivateRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
 import {
   jobStoreContract,
@@ -11,7 +12,6 @@ import {
   type StoreOverrides,
   succeeded,
   TIMEOUT_MS,
-  waitFor,
 } from "../../unit/store/contract.ts";
 
 const log = createLogger({ component: "store" });
@@ -96,7 +96,7 @@ describe("redis job store", () => {
         for (let i = 0; i < 20; i++) await store.setDone(`10.0.0.${i % 3}`, succeeded(`p${i}`));
         expect(await store.listIds("10.0.0.1", "all")).toHaveLength(7);
         expect(await store.get("10.0.0.1", ["p1", "p4"])).toHaveLength(2);
-        await waitFor(() => store.pendingCount() === 0);
+        await waitFor("no pending jobs", () => store.pendingCount() === 0, 10_000);
         const raw = new Redis({ host: server.host, port: server.port });
         try {
           const stats = await raw.info("commandstats");
@@ -137,7 +137,11 @@ describe("redis job store", () => {
       try {
         await bad.setup?.(AbortSignal.timeout(10_000));
         expect(bad.health().ok).toBe(false);
-        await waitFor(() => /WRONGPASS|NOAUTH|invalid/i.test(bad.health().detail ?? ""));
+        await waitFor(
+          "the auth failure in health",
+          () => /WRONGPASS|NOAUTH|invalid/i.test(bad.health().detail ?? ""),
+          10_000,
+        );
         expect(bad.health().detail).not.toContain("wrong-pass");
       } finally {
         await bad.close?.();
@@ -156,7 +160,7 @@ describe("redis job store", () => {
         await store.setRunning("1.2.3.4", running("before"));
         await store.setDone("1.2.3.4", succeeded("done-before"));
         await server.stop();
-        await waitFor(() => !store.health().ok);
+        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
         // Accepted while Redis is down: these resolve (queued), and reads fail fast with a 503.
         await store.setRunning("1.2.3.4", running("during"));
         await store.setDone("1.2.3.4", succeeded("before"));
@@ -165,7 +169,11 @@ describe("redis job store", () => {
         expect(store.health()).toMatchObject({ ok: false });
         await expect(store.get("1.2.3.4", ["before"])).rejects.toMatchObject({ status: 503 });
         await server.start();
-        await waitFor(() => store.health().ok && store.queuedWrites() === 0, 20_000);
+        await waitFor(
+          "the queued writes to land",
+          () => store.health().ok && store.queuedWrites() === 0,
+          20_000,
+        );
         expect(await store.listIds("1.2.3.4", "all")).toEqual(["during", "done-before", "before"]);
         expect(await store.get("::1", ["v6"])).toEqual([succeeded("v6")]);
         // A fresh client (another replica) sees the same.
@@ -203,7 +211,11 @@ describe("redis job store", () => {
         expect(store.pendingCount()).toBe(0);
         await store.setRunning("1.2.3.4", running("new"));
         await server.start();
-        await waitFor(() => store.health().ok && store.queuedWrites() === 0, 20_000);
+        await waitFor(
+          "the queued writes to land",
+          () => store.health().ok && store.queuedWrites() === 0,
+          20_000,
+        );
         // Recovery ran before the queued write, so only the old job was failed.
         const jobs = await store.get("1.2.3.4", ["left", "new"]);
         expect(jobs.map((job) => [job.id, job.status])).toEqual([
@@ -225,7 +237,7 @@ describe("redis job store", () => {
       const store = await opened(createRedisStore(options(server, uniqueKeyPrefix("down"))));
       try {
         await server.stop();
-        await waitFor(() => !store.health().ok);
+        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
         await expect(store.listIds("1.2.3.4", "all")).rejects.toMatchObject({ status: 503 });
         expect(store.health().detail).toContain("unreachable");
       } finally {
@@ -249,7 +261,7 @@ describe("redis job store", () => {
       );
       try {
         await server.stop();
-        await waitFor(() => !store.health().ok);
+        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
         await store.setRunning("1.2.3.4", running("a"));
         await store.setRunning("1.2.3.4", running("b"));
         await expect(store.setRunning("1.2.3.4", running("c"))).rejects.toMatchObject({ status: 503 });

@@ -15,6 +15,7 @@ import { createJobRunner, type JobRunner } from "../../../src/server/job-runner.
 import type { ContainerDirectory, ContainerStatus } from "../../../src/shared/containers.ts";
 import type { JobStore } from "../../../src/shared/jobs.ts";
 import { createJobStore } from "../../../src/store/create.ts";
+import { waitFor } from "../../fixtures/net.ts";
 
 export function makeConfig(raw: Record<string, unknown> = {}): Config {
   return v.parse(ConfigSchema, { manage_containers: false, forward_stats: false, ...raw });
@@ -186,20 +187,6 @@ export const jsonInit = (method: string, body: unknown): RequestInit => ({
   body: typeof body === "string" ? body : JSON.stringify(body),
 });
 
-/** Polls until `check` returns a value other than undefined; fails after `timeoutMs`. */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await Bun.sleep(5);
-  }
-}
-
 /** GET /api/jobs?id=… until the job is no longer running; returns the job. */
 export async function waitForJob(
   t: Pick<TestApp, "request">,
@@ -207,10 +194,14 @@ export async function waitForJob(
   query = "",
   peer?: string,
 ): Promise<Record<string, unknown>> {
-  return waitFor(async () => {
-    const res = await t.request(`/api/jobs?id=${id}${query}`, peer ? { peer } : {});
-    const list = (await res.json()) as Record<string, unknown>[];
-    const job = list[0];
-    return job && job.status !== "running" ? job : undefined;
-  });
+  return waitFor(
+    `job ${id} to finish`,
+    async () => {
+      const res = await t.request(`/api/jobs?id=${id}${query}`, peer ? { peer } : {});
+      const list = (await res.json()) as Record<string, unknown>[];
+      const job = list[0];
+      return job && job.status !== "running" ? job : undefined;
+    },
+    10_000,
+  );
 }

@@ -6,6 +6,7 @@ import type { Service } from "../../../src/lib/service.ts";
 import type { JobResult, JobStore } from "../../../src/shared/jobs.ts";
 import { INTERRUPTED_ERROR } from "../../../src/store/interrupted.ts";
 import type { StoreOptions } from "../../../src/store/options.ts";
+import { waitFor } from "../../fixtures/net.ts";
 
 export type OpenedStore = JobStore & Service;
 
@@ -31,15 +32,6 @@ export const succeeded = (id: string, output: unknown = { ok: id }): JobResult =
   intermediate_results: [{ container: "first", output: { step: 1 } }],
   result: { container: "last", output },
 });
-
-/** Polls `check` until it returns true; fails after `timeoutMs`. Waiting for TTLs, never a fixed sleep. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await Bun.sleep(25);
-  }
-}
 
 const ids = (jobs: JobResult[]) => jobs.map((job) => job.id);
 
@@ -179,9 +171,13 @@ export function jobStoreContract(kind: string, makeHarness: () => Promise<StoreH
         const store = await h.open({ pendingTtlMs: 300 });
         await store.setRunning("1.2.3.4", running("a"));
         await store.setDone("1.2.3.4", succeeded("d"));
-        await waitFor(async () => (await store.listIds("1.2.3.4", "pending")).length === 0);
+        await waitFor(
+          "the pending entry to expire",
+          async () => (await store.listIds("1.2.3.4", "pending")).length === 0,
+          10_000,
+        );
         expect(await store.get("1.2.3.4", ["a", "d"])).toEqual([succeeded("d")]);
-        await waitFor(() => store.pendingCount() === 0);
+        await waitFor("no pending jobs", () => store.pendingCount() === 0, 10_000);
       },
       TIMEOUT_MS,
     );
@@ -193,8 +189,16 @@ export function jobStoreContract(kind: string, makeHarness: () => Promise<StoreH
         const store = await h.open({ completedTtlMs: 300 });
         await store.setDone("1.2.3.4", succeeded("d"));
         expect(await store.listIds("1.2.3.4", "completed")).toEqual(["d"]);
-        await waitFor(async () => (await store.get("1.2.3.4", ["d"])).length === 0);
-        await waitFor(async () => (await store.listIds("1.2.3.4", "completed")).length === 0);
+        await waitFor(
+          "the completed result to expire",
+          async () => (await store.get("1.2.3.4", ["d"])).length === 0,
+          10_000,
+        );
+        await waitFor(
+          "the completed listing to empty",
+          async () => (await store.listIds("1.2.3.4", "completed")).length === 0,
+          10_000,
+        );
       },
       TIMEOUT_MS,
     );

@@ -3,14 +3,8 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../../src/lib/log.ts";
 import { createEmbeddedStore } from "../../../src/store/embedded.ts";
-import {
-  jobStoreContract,
-  type OpenedStore,
-  running,
-  type StoreHarness,
-  succeeded,
-  waitFor,
-} from "./contract.ts";
+import { waitFor } from "../../fixtures/net.ts";
+import { jobStoreContract, type OpenedStore, running, type StoreHarness, succeeded } from "./contract.ts";
 
 let counter = 0;
 
@@ -78,7 +72,7 @@ describe("embedded job store", () => {
     now += 2000;
     const stop = new AbortController();
     const loop = store.run?.(stop.signal);
-    await waitFor(() => store.pendingCount() === 0);
+    await waitFor("no pending jobs", () => store.pendingCount() === 0, 10_000);
     stop.abort();
     await loop;
     now -= 2000;

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { createLogger } from "../../../src/lib/log.ts";
 import { createWriteQueue } from "../../../src/store/write-queue.ts";
-import { waitFor } from "./contract.ts";
+import { waitFor } from "../../fixtures/net.ts";
 
 const log = createLogger({ component: "store" });
 
@@ -80,7 +80,7 @@ test("behavior: a gate holds every later write until it has run", async () => {
   const write = queue.enqueue("job", async () => {
     seen.push("write");
   });
-  await waitFor(() => queue.size() === 1);
+  await waitFor("one queued write", () => queue.size() === 1, 10_000);
   expect(seen).toEqual([]);
   hold.open();
   expect(await gated).toBe(3);
