@@ -34,6 +34,17 @@ class Exposition {
     for (const [labels, value] of samples)
       this.lines.push(`${name}${labelText(labels)} ${formatValue(value)}`);
   }
+  /** One unlabelled sample from a health record's numeric field, when the record has it. */
+  fromField(
+    record: Record<string, unknown> | undefined,
+    key: string,
+    name: string,
+    type: "gauge" | "counter",
+    help: string,
+  ): void {
+    const value = numberAt(record, key);
+    if (value !== undefined) this.family(name, type, help, [[{}, value]]);
+  }
   text(): string {
     return `${this.lines.join("\n")}\n`;
   }
@@ -69,8 +80,7 @@ function chainSamples(out: Exposition, chain: ServiceHealth | undefined): void {
     ["exhausted", "infernet_rpc_exhausted_total", "JSON-RPC requests that failed after every retry."],
     ["failovers", "infernet_rpc_failovers_total", "Switches to another RPC URL after a failure."],
   ] as const) {
-    const value = numberAt(rpc, key);
-    if (value !== undefined) out.family(name, "counter", help, [[{}, value]]);
+    out.fromField(rpc, key, name, "counter", help);
   }
   const sync = isRecord(chain?.sync) ? chain.sync : undefined;
   for (const [key, name, help] of [
@@ -83,24 +93,22 @@ function chainSamples(out: Exposition, chain: ServiceHealth | undefined): void {
     ],
     ["last_sub_id", "infernet_chain_synced_subscription_id", "Highest subscription id synced."],
   ] as const) {
-    const value = numberAt(sync, key);
-    if (value !== undefined) out.family(name, "gauge", help, [[{}, value]]);
+    out.fromField(sync, key, name, "gauge", help);
   }
-  const relayed = numberAt(sync, "relayed");
-  if (relayed !== undefined) {
-    out.family("infernet_subscriptions_relayed_total", "counter", "Subscriptions that passed the Guardian.", [
-      [{}, relayed],
-    ]);
-  }
-  const ignored = numberAt(sync, "ignored");
-  if (ignored !== undefined) {
-    out.family(
-      "infernet_subscriptions_ignored_total",
-      "counter",
-      "Subscriptions the Guardian filtered out.",
-      [[{}, ignored]],
-    );
-  }
+  out.fromField(
+    sync,
+    "relayed",
+    "infernet_subscriptions_relayed_total",
+    "counter",
+    "Subscriptions that passed the Guardian.",
+  );
+  out.fromField(
+    sync,
+    "ignored",
+    "infernet_subscriptions_ignored_total",
+    "counter",
+    "Subscriptions the Guardian filtered out.",
+  );
 }
 
 export function renderMetrics(input: MetricsInput): string {
@@ -144,19 +152,20 @@ export function renderMetrics(input: MetricsInput): string {
   );
   chainSamples(out, input.health.chain);
   const tracker = input.health.subscriptions;
-  const tracked = numberAt(tracker, "tracked");
-  if (tracked !== undefined) {
-    out.family("infernet_subscriptions_tracked", "gauge", "Subscriptions the node tracks.", [[{}, tracked]]);
-  }
-  const delegated = numberAt(tracker, "delegated");
-  if (delegated !== undefined) {
-    out.family(
-      "infernet_delegated_subscriptions_tracked",
-      "gauge",
-      "Delegated subscriptions the node keeps.",
-      [[{}, delegated]],
-    );
-  }
+  out.fromField(
+    tracker,
+    "tracked",
+    "infernet_subscriptions_tracked",
+    "gauge",
+    "Subscriptions the node tracks.",
+  );
+  out.fromField(
+    tracker,
+    "delegated",
+    "infernet_delegated_subscriptions_tracked",
+    "gauge",
+    "Delegated subscriptions the node keeps.",
+  );
   out.family("infernet_process_uptime_seconds", "gauge", "Seconds since the node started.", [
     [{}, Math.round(input.uptimeSeconds)],
   ]);
