@@ -1,18 +1,9 @@
 // Coordinator reads the node needs, each pinned to a block when the caller cares about consistency.
 // Storage keys follow the SDK: keccak256(abi.encode(...)), never packed encoding.
-import {
-  type Address,
-  type Chain,
-  encodeAbiParameters,
-  type Hex,
-  keccak256,
-  type PublicClient,
-  type Transport,
-} from "viem";
+import { type Address, encodeAbiParameters, type Hex, keccak256 } from "viem";
 import type { SubscriptionFields } from "../shared/subscription.ts";
 import { coordinatorAbi } from "./abi/coordinator.ts";
-
-type Client = PublicClient<Transport, Chain | undefined>;
+import type { ChainClient } from "./rpc.ts";
 
 export interface Coordinator {
   readonly address: Address;
@@ -69,7 +60,7 @@ export function toSubscriptionFields(raw: SubscriptionFields): SubscriptionField
   };
 }
 
-export function createCoordinator(client: Client, address: Address): Coordinator {
+export function createCoordinator(client: ChainClient, address: Address): Coordinator {
   const at = (blockNumber?: bigint) => (blockNumber === undefined ? {} : { blockNumber });
   return {
     address,

@@ -1,10 +1,9 @@
 // Reader: many subscriptions, or many redundancy counts, in one eth_call (reference chain/reader.py).
-import type { Address, Chain, PublicClient, Transport } from "viem";
+import type { Address } from "viem";
 import type { SubscriptionFields } from "../shared/subscription.ts";
 import { readerAbi } from "./abi/reader.ts";
 import { toSubscriptionFields } from "./coordinator.ts";
-
-type Client = PublicClient<Transport, Chain | undefined>;
+import type { ChainClient } from "./rpc.ts";
 
 export interface Reader {
   readonly address: Address;
@@ -18,7 +17,7 @@ export interface Reader {
   readRedundancyCountBatch(ids: number[], intervals: number[], blockNumber: bigint): Promise<number[]>;
 }
 
-export function createReader(client: Client, address: Address): Reader {
+export function createReader(client: ChainClient, address: Address): Reader {
   return {
     address,
     async readSubscriptionBatch(start, endExclusive, blockNumber) {

@@ -1,9 +1,10 @@
 // Registry: resolves the addresses of the other Infernet contracts once at start-up (they are immutables in
 // the Registry's constructor, so they never change). Unlike the reference, a wrong registry_address fails with
 // a sentence an operator can act on instead of a web3 traceback.
-import { type Address, type Chain, getAddress, type PublicClient, type Transport } from "viem";
+import { type Address, getAddress } from "viem";
 import { StartupError } from "../lib/errors.ts";
 import { registryAbi } from "./abi/registry.ts";
+import type { ChainClient } from "./rpc.ts";
 import { isRetryableRpcError, rpcErrorText } from "./rpc.ts";
 
 export interface RegistryAddresses {
@@ -20,7 +21,7 @@ export interface RegistryAddresses {
  * address holds no contract or the getters revert; transport failures are rethrown as they are (retryable).
  */
 export async function resolveRegistry(
-  client: PublicClient<Transport, Chain | undefined>,
+  client: ChainClient,
   registryAddress: string,
 ): Promise<RegistryAddresses> {
   const registry = getAddress(registryAddress);

@@ -28,6 +28,9 @@ import type { Logger } from "../lib/log.ts";
 import { redactText, urlOrigin } from "../lib/redact.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
 
+/** The viem public client every chain binding reads through (our retrying, counting transport). */
+export type ChainClient = PublicClient<Transport, Chain | undefined>;
+
 export interface RpcOptions {
   /** Primary first, then fallbacks, tried in turn. */
   urls: readonly string[];
@@ -58,7 +61,7 @@ export interface RpcStats {
 }
 
 export interface Rpc {
-  readonly client: PublicClient<Transport, Chain | undefined>;
+  readonly client: ChainClient;
   stats(): RpcStats;
   /** Zeroes the request counters (benchmarks measure one phase at a time). */
   resetCounters(): void;

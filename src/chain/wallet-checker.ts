@@ -1,11 +1,10 @@
 // Subscription wallet checks (reference WalletChecker, node-behavior §8.7): is the wallet one the Infernet
 // WalletFactory made, and does it hold enough of the payment token (native ETH for the zero address).
-import { type Address, type Chain, getAddress, type PublicClient, type Transport } from "viem";
+import { type Address, getAddress } from "viem";
 import { ZERO_ADDRESS } from "../shared/subscription.ts";
 import { erc20Abi } from "./abi/erc20.ts";
 import { walletFactoryAbi } from "./abi/wallet-factory.ts";
-
-type Client = PublicClient<Transport, Chain | undefined>;
+import type { ChainClient } from "./rpc.ts";
 
 export interface BalanceCheck {
   ok: boolean;
@@ -24,7 +23,7 @@ export interface WalletChecker {
   ): Promise<BalanceCheck>;
 }
 
-export function createWalletChecker(client: Client, walletFactory: Address): WalletChecker {
+export function createWalletChecker(client: ChainClient, walletFactory: Address): WalletChecker {
   const at = (blockNumber?: bigint) => (blockNumber === undefined ? {} : { blockNumber });
   const balanceOf = async (wallet: string, token: string, blockNumber?: bigint): Promise<bigint> => {
     const address = getAddress(wallet);
