@@ -169,6 +169,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           account,
           chainId: ctx.chainId,
           log: log.child({ component: "transactions" }),
+          replaceAfterBlocks: walletConfig?.replace_after_blocks ?? 5,
+          feeBumpPercent: walletConfig?.fee_bump_percent ?? 25,
+          ...(walletConfig?.max_fee_per_gas ? { maxFeePerGas: BigInt(walletConfig.max_fee_per_gas) } : {}),
         }),
     });
     const paymentWallet = createPaymentWallet({

@@ -101,8 +101,8 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
   const capped = (value: bigint) =>
     deps.maxFeePerGas !== undefined && value > deps.maxFeePerGas ? deps.maxFeePerGas : value;
 
-  async function currentFees(): Promise<Fees> {
-    if (feeCache && Date.now() - feeCache.at < FEE_CACHE_MS) return feeCache.fees;
+  async function currentFees(fresh = false): Promise<Fees> {
+    if (!fresh && feeCache && Date.now() - feeCache.at < FEE_CACHE_MS) return feeCache.fees;
     const block = await client.getBlock({ blockTag: "latest" });
     let fees: Fees;
     if (block.baseFeePerGas !== null && block.baseFeePerGas !== undefined) {
@@ -171,7 +171,8 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
     try {
       hash = await broadcast(request, nonce, fees);
     } catch (error) {
-      if (!isNonceError(error)) {
+      // For a first send, an underpriced "replacement" means another sender with our key holds the nonce.
+      if (!isNonceError(error) && !UNDERPRICED.test(errorChainText(error))) {
         // Unknown whether it reached a mempool: ask the chain for the nonce next time.
         nextNonce = undefined;
         throw error;
@@ -256,7 +257,7 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       return;
     }
     if (blockNumber - entry.sentAtBlock < replaceAfter) return;
-    const fees = bumped(entry.fees, await currentFees());
+    const fees = bumped(entry.fees, await currentFees(true));
     try {
       const hash = await broadcast(entry.request, entry.nonce, fees);
       entry.hashes.push(hash);
@@ -271,6 +272,16 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
         replaces: entry.hashes.at(-2),
       });
     } catch (error) {
+      if (UNDERPRICED.test(errorChainText(error))) {
+        // Not enough of a bump for this node's pool: the next attempt bumps from here.
+        entry.fees = fees;
+        entry.sentAtBlock = blockNumber;
+        log.warn("Replacement refused as underpriced; bumping further next time", {
+          ...entry.request.labels,
+          nonce: entry.nonce,
+        });
+        return;
+      }
       if (isNonceError(error)) {
         // Mined meanwhile (receipt not visible yet) or used by someone else: wait a few blocks to tell.
         entry.nonceUsedSince = blockNumber;
@@ -316,8 +327,9 @@ function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 
-const NONCE_ERROR =
-  /nonce too low|nonce.*already|already known|replacement transaction underpriced|underpriced/i;
+const NONCE_ERROR = /nonce too low|nonce.*already|already known/i;
+/** Another transaction holds the nonce in the pool and ours does not pay enough more to replace it. */
+const UNDERPRICED = /underpriced/i;
 
 function isNonceError(error: unknown): boolean {
   return NONCE_ERROR.test(errorChainText(error));
