@@ -13,12 +13,17 @@ import { buildRuleTable } from "../../../src/guardian/rules.ts";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
+import type { DelegatedSubscriptionMessage } from "../../../src/shared/messages.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
   cancelSubscription,
   createSubscription,
+  delegatedSubscription,
+  latestTimestamp,
   read,
   requestCallback,
+  type SubscriptionStruct,
+  signDelegatedSubscription,
 } from "../../fixtures/chain-helpers.ts";
 import { waitFor } from "../../fixtures/net.ts";
 
@@ -119,11 +124,14 @@ async function startNode(config: Config): Promise<Running> {
   };
 }
 
-async function deliveries(
-  chain: TestChain,
-  consumer: "callbackConsumer" | "subscriptionConsumer",
-): Promise<Delivery[]> {
-  const contract = consumer === "callbackConsumer" ? "TestCallbackConsumer" : "TestSubscriptionConsumer";
+const CONSUMER_CONTRACTS = {
+  callbackConsumer: "TestCallbackConsumer",
+  subscriptionConsumer: "TestSubscriptionConsumer",
+  delegator: "TestDelegatorConsumer",
+} as const;
+
+async function deliveries(chain: TestChain, consumer: keyof typeof CONSUMER_CONTRACTS): Promise<Delivery[]> {
+  const contract = CONSUMER_CONTRACTS[consumer];
   const count = await read<bigint>(chain, {
     contract,
     address: chain.addresses[consumer],
@@ -141,6 +149,45 @@ async function deliveries(
     );
   }
   return out;
+}
+
+/** A delegated subscription message as the REST server hands it over (after the guardian). */
+async function delegatedMessage(
+  chain: TestChain,
+  sub: SubscriptionStruct,
+  nonce: number,
+  signer = chain.accounts.consumerOwner,
+): Promise<DelegatedSubscriptionMessage> {
+  const expiry = (await latestTimestamp(chain)) + 3600;
+  const sig = await signDelegatedSubscription(chain, { nonce, expiry, sub, signer });
+  return {
+    kind: "delegated",
+    id: crypto.randomUUID(),
+    ip: "127.0.0.1",
+    requires_proof: false,
+    data: { prompt: "hi" },
+    subscription: {
+      owner: sub.owner,
+      active_at: sub.activeAt,
+      period: sub.period,
+      frequency: sub.frequency,
+      redundancy: sub.redundancy,
+      containers: sub.containerId.toLowerCase(),
+      lazy: sub.lazy,
+      verifier: sub.verifier,
+      payment_amount: sub.paymentAmount,
+      payment_token: sub.paymentToken,
+      wallet: sub.wallet,
+    },
+    signature: { nonce, expiry, v: sig.v, r: BigInt(sig.r), s: BigInt(sig.s) },
+  };
+}
+
+async function nodeNonce(chain: TestChain): Promise<number> {
+  return chain.publicClient.getTransactionCount({
+    address: chain.accounts.node.address,
+    blockTag: "pending",
+  });
 }
 
 function logged(logs: LogRecord[], msg: string, id?: number): LogRecord[] {
@@ -255,5 +302,71 @@ describe("processor on anvil", () => {
       "TestFailingConsumer: failure",
     );
     expect(node.processor.health().deliveries.reverted).toBeGreaterThanOrEqual(3);
+  });
+
+  test("delegated: the signature is verified and the subscription created and delivered in one transaction", async () => {
+    const sub = await delegatedSubscription(chain, { containers: "echo" });
+    await node.processor.submit(await delegatedMessage(chain, sub, 7001));
+    const delivered = await waitFor(
+      "delegated delivery",
+      async () =>
+        (await deliveries(chain, "delegator")).find(
+          (d) => d.interval === 1 && d.node === chain.accounts.node.address,
+        ),
+      20_000,
+    );
+    const [rawInput] = decodeAbiParameters([{ type: "bytes" }, { type: "bytes" }], delivered.input);
+    // Delegated input is the request's data (as JSON), not getContainerInputs.
+    expect(
+      jobs.some((j) => j.source === 1 && j.destination === 0 && JSON.stringify(j.data) === '{"prompt":"hi"}'),
+    ).toBe(true);
+    expect(rawInput).toBe(stringToHex('{"prompt":"hi"}'));
+    expect(logged(node.logs, "Tracked new delegate subscription").some((r) => r.nonce === 7001)).toBe(true);
+  });
+
+  test("delegated: a forged signature is refused and costs no transaction", async () => {
+    const sub = await delegatedSubscription(chain, { containers: "echo" });
+    const before = await nodeNonce(chain);
+    await node.processor.submit(await delegatedMessage(chain, sub, 7002, chain.accounts.other));
+    const mismatch = await waitFor(
+      "signer mismatch",
+      async () => logged(node.logs, "Subscription signer mismatch").find((r) => r.nonce === 7002),
+      10_000,
+    );
+    expect(String(mismatch.recovered)).toBe(chain.accounts.other.address);
+    await Bun.sleep(500);
+    expect(await nodeNonce(chain)).toBe(before);
+    expect(node.processor.keys().some((k) => k.endsWith(":7002"))).toBe(false);
+  });
+
+  test("restart: a delivery still in the mempool is not sent again by the restarted node", async () => {
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const request = requestCallback(chain, { containers: "echo", inputs: "0x1234" });
+      await Bun.sleep(50);
+      await chain.rpc("evm_mine");
+      const { id } = await request;
+      await waitFor("first send", async () => logged(node.logs, "Sent tx", id)[0], 20_000);
+      // The node goes away with its delivery pending; a new one starts from nothing.
+      await node.stop();
+      node = await startNode(configFor(chain));
+      await waitFor(
+        "the pending simulation to refuse a second delivery",
+        async () => logged(node.logs, "Did not send tx", id)[0],
+        20_000,
+      );
+      // Redundancy 1 is met by the pending delivery, so the Coordinator's check 5 answers first.
+      expect(
+        logged(node.logs, "Interval completed. Redundancy has been already met for the current interval", id),
+      ).toHaveLength(1);
+      expect(logged(node.logs, "Sent tx", id)).toHaveLength(0);
+      await chain.rpc("evm_mine");
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+    const all = await deliveries(chain, "callbackConsumer");
+    expect(
+      all.filter((d) => d.input !== "0x" && d.subscriptionId === all.at(-1)?.subscriptionId),
+    ).toHaveLength(1);
   });
 });
