@@ -3,9 +3,10 @@
 
 import { createContainerLookup } from "./chain/container-lookup.ts";
 import { nodeAddress } from "./chain/node-account.ts";
-import { createChainService } from "./chain/service.ts";
-import { createSubscriptionTracker } from "./chain/tracker.ts";
+import { createProcessor } from "./chain/processor.ts";
+import { type ChainService, createChainService } from "./chain/service.ts";
 import type { Config } from "./config/schema.ts";
+import { buildRuleTable } from "./guardian/rules.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
 import { createContainers } from "./orchestration/docker/containers.ts";
@@ -52,30 +53,41 @@ export function createNode(config: Config, log: Logger): NodeParts {
   });
   services.push(containers);
 
-  // [chain] RPC, Registry, Coordinator, Reader, Listener
-  const privateKey = config.chain.wallet?.private_key;
-  const address = config.chain.enabled && privateKey ? nodeAddress(privateKey) : "";
-  let delegated: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
-  if (config.chain.enabled) {
-    // Until the chain processor exists, relayed subscriptions go to an in-memory tracker: they are not executed
-    // or delivered on-chain yet (see src/chain/tracker.ts).
-    const tracker = createSubscriptionTracker({ log: log.child({ component: "tracker" }) });
-    const lookup = createContainerLookup(config.containers.map((container) => container.id));
-    services.push(tracker);
-    services.push(
-      createChainService({ config, log: log.child({ component: "chain" }), sink: tracker, lookup }),
-    );
-    delegated = { sink: tracker, lookup: (hash: string) => lookup.lookupContainers(hash) };
-  }
-
-  // [rest] The REST server goes last: its port opens once the parts it serves are set up.
-  // One orchestrator runs every job (off-chain now; the chain processor takes the same instance when it exists),
-  // so /info's pending.onchain and the counters cover both.
+  // One orchestrator runs every job, off-chain and on-chain, so /info's pending.onchain and the counters cover both.
   const orchestrator = createOrchestrator({
     directory: containers,
     jobTimeoutMs: config.job_timeout * 1000,
     log: log.child({ component: "orchestrator" }),
   });
+
+  // [chain] RPC, Registry, Coordinator, Reader, Listener → Processor (Wallet, transactions, deliveries)
+  const privateKey = config.chain.wallet?.private_key;
+  const address = config.chain.enabled && privateKey ? nodeAddress(privateKey) : "";
+  let delegated: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
+  if (config.chain.enabled) {
+    const lookup = createContainerLookup(config.containers.map((container) => container.id));
+    const lookupContainers = (hash: string) => lookup.lookupContainers(hash);
+    // The processor and the chain service know each other: the service relays subscriptions to the processor,
+    // and the processor reads the service's connection and the head its listener polls (no second poller).
+    let chain: ChainService | undefined;
+    const processor = createProcessor({
+      config,
+      log: log.child({ component: "processor" }),
+      rules: buildRuleTable(config.containers),
+      lookup: lookupContainers,
+      context: () => chain?.context(),
+      head: () => {
+        const head = chain?.listener()?.progress().head_block;
+        return head === null || head === undefined ? null : BigInt(head);
+      },
+      run: (job, signal) => orchestrator.run(job, signal),
+    });
+    chain = createChainService({ config, log: log.child({ component: "chain" }), sink: processor, lookup });
+    services.push(chain, processor);
+    delegated = { sink: processor, lookup: lookupContainers };
+  }
+
+  // [rest] The REST server goes last: its port opens once the parts it serves are set up.
   services.push(
     createRestServer({
       config,

@@ -7,11 +7,11 @@
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { createChainService } from "../../src/chain/service.ts";
-import { createSubscriptionTracker } from "../../src/chain/tracker.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { configureLogging, createLog } from "../../src/lib/log.ts";
 import { startChain } from "../../test/fixtures/anvil.ts";
 import { createSubscriptions } from "../../test/fixtures/chain-helpers.ts";
+import { createSubscriptionTracker } from "../../test/fixtures/subscription-recorder.ts";
 
 const { values } = parseArgs({
   options: {

@@ -24,7 +24,7 @@ import { createWalletChecker, type WalletChecker } from "./wallet-checker.ts";
 export interface ChainServiceDeps {
   config: Config;
   log: Logger;
-  /** Where relayed subscriptions go (the processor, once it exists; an in-memory tracker for now). */
+  /** Where relayed subscriptions go (the Processor). */
   sink: SubscriptionSink;
   lookup?: ContainerLookup;
   clock?: Clock;

@@ -6,7 +6,7 @@ import { parseCidr } from "../lib/ip.ts";
 import { parseJson } from "../lib/json.ts";
 import { registerSecret } from "../lib/redact.ts";
 import { assignPorts } from "./ports.ts";
-import { type Config, ConfigSchema } from "./schema.ts";
+import { type Config, ConfigSchema, WalletSchema } from "./schema.ts";
 
 /** Environment variable that supplies the wallet private key, so it need not sit in config.json. */
 export const PRIVATE_KEY_ENV = "INFERNET_PRIVATE_KEY";
@@ -66,11 +66,8 @@ export function loadConfig(raw: unknown, env: Record<string, string | undefined>
 function applyEnv(config: Config, env: Record<string, string | undefined>): Config {
   const key = env[PRIVATE_KEY_ENV]?.trim();
   if (!key) return config;
-  const wallet = config.chain.wallet ?? {
-    max_gas_limit: 5_000_000,
-    payment_address: null,
-    allowed_sim_errors: [],
-  };
+  // No wallet object in the file: the schema's defaults for one, with the key from the environment.
+  const wallet = config.chain.wallet ?? v.parse(WalletSchema, { private_key: key });
   return { ...config, chain: { ...config.chain, wallet: { ...wallet, private_key: key } } };
 }
 

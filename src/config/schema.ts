@@ -107,11 +107,18 @@ export const ContainerSchema = v.object({
   volumes: strList(),
 });
 
-const WalletSchema = v.object({
+export const WalletSchema = v.object({
   max_gas_limit: v.optional(v.pipe(int(), positive("max_gas_limit")), 5_000_000),
   private_key: nullableStr(),
   payment_address: nullableStr(),
   allowed_sim_errors: strList(),
+  // Additions: the transaction manager's replacement policy and fee ceiling.
+  replace_after_blocks: v.optional(v.pipe(int(), positive("replace_after_blocks")), 5),
+  fee_bump_percent: v.optional(
+    v.pipe(int(), v.minValue(11, "fee_bump_percent must be at least 11 (nodes refuse smaller bumps)")),
+    25,
+  ),
+  max_fee_per_gas: v.nullish(v.pipe(int(), positive("max_fee_per_gas")), null),
 });
 
 const SnapshotSyncSchema = v.object({

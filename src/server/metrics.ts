@@ -151,7 +151,7 @@ export function renderMetrics(input: MetricsInput): string {
     input.containers.map((status) => [{ container: status.id, state: status.state }, status.ready ? 1 : 0]),
   );
   chainSamples(out, input.health.chain);
-  const tracker = input.health.subscriptions;
+  const tracker = input.health.processor;
   out.fromField(
     tracker,
     "tracked",

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import type { Address } from "viem";
 import { type ChainService, createChainService } from "../../../src/chain/service.ts";
-import { createSubscriptionTracker, type SubscriptionTracker } from "../../../src/chain/tracker.ts";
 import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
 import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
@@ -18,6 +17,7 @@ import {
   requestCallback,
 } from "../../fixtures/chain-helpers.ts";
 import { waitFor } from "../../fixtures/net.ts";
+import { createSubscriptionTracker, type SubscriptionTracker } from "../../fixtures/subscription-recorder.ts";
 
 const PAYMENT_ADDRESS = "0x5555555555555555555555555555555555555555";
 

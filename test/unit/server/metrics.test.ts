@@ -70,7 +70,7 @@ describe("renderMetrics", () => {
             ignored: 10,
           },
         },
-        subscriptions: { ok: true, tracked: 30, delegated: 2 },
+        processor: { ok: true, tracked: 30, delegated: 2 },
       },
     });
     expect(text).toContain('infernet_rpc_requests_total{method="eth_call"} 7\n');

@@ -1,0 +1,372 @@
+// The chain write side in process, against a real anvil running the test SDK contracts: the chain service's
+// listener relays subscriptions to the Processor, which runs them through a pipeline and delivers them with its
+// own Wallet and nonce manager. The container pipeline is injected (the real containers are exercised through
+// the binary in the end-to-end suite); everything on-chain is real: simulation, sending, receipts, reverts.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as v from "valibot";
+import { decodeAbiParameters, encodeAbiParameters, type Hex, stringToHex } from "viem";
+import { createContainerLookup } from "../../../src/chain/container-lookup.ts";
+import { createProcessor, type Processor } from "../../../src/chain/processor.ts";
+import { type ChainService, createChainService } from "../../../src/chain/service.ts";
+import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
+import { buildRuleTable } from "../../../src/guardian/rules.ts";
+import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
+import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
+import type { ContainerResult } from "../../../src/shared/jobs.ts";
+import type { DelegatedSubscriptionMessage } from "../../../src/shared/messages.ts";
+import { startChain, type TestChain } from "../../fixtures/anvil.ts";
+import {
+  cancelSubscription,
+  createSubscription,
+  delegatedSubscription,
+  latestTimestamp,
+  read,
+  requestCallback,
+  type SubscriptionStruct,
+  signDelegatedSubscription,
+} from "../../fixtures/chain-helpers.ts";
+import { waitFor } from "../../fixtures/net.ts";
+
+interface Delivery {
+  subscriptionId: number;
+  interval: number;
+  redundancy: number;
+  node: string;
+  input: Hex;
+  output: Hex;
+  proof: Hex;
+}
+
+function configFor(chain: TestChain, wallet: Record<string, unknown> = {}): Config {
+  return v.parse(ConfigSchema, {
+    manage_containers: false,
+    containers: [{ id: "echo" }, { id: "broken" }],
+    chain: {
+      enabled: true,
+      rpc_url: chain.rpcUrl,
+      registry_address: chain.addresses.registry,
+      trail_head_blocks: 0,
+      rpc_timeout: 5,
+      rpc_max_retries: 2,
+      wallet: { private_key: chain.accounts.node.privateKey, ...wallet },
+      snapshot_sync: { sleep: 0, batch_size: 50, sync_period: 0.05 },
+    },
+  });
+}
+
+/** The pipeline the processor runs: "echo" answers the five-key form around its input, "broken" fails. */
+const jobs: OrchestratorJob[] = [];
+async function pipeline(job: OrchestratorJob): Promise<ContainerResult[]> {
+  jobs.push(job);
+  const id = job.containers[0] ?? "";
+  if (id === "broken") return [{ container: id, error: "boom" }];
+  const input = typeof job.data === "string" ? job.data : stringToHex(JSON.stringify(job.data)).slice(2);
+  return [
+    {
+      container: id,
+      output: {
+        raw_input: input,
+        processed_input: "",
+        raw_output: encodeAbiParameters([{ type: "string" }], [`echo:${input}`]).slice(2),
+        processed_output: "",
+        proof: "",
+      },
+    },
+  ];
+}
+
+interface Running {
+  chainService: ChainService;
+  processor: Processor;
+  logs: LogRecord[];
+  stop(): Promise<void>;
+}
+
+async function startNode(config: Config): Promise<Running> {
+  const logs: LogRecord[] = [];
+  const removeSink = addLogSink((record) => logs.push(record));
+  const lookup = createContainerLookup(config.containers.map((c) => c.id));
+  let chainService: ChainService | undefined;
+  const processor = createProcessor({
+    config,
+    log: createLog("processor"),
+    rules: buildRuleTable(config.containers),
+    lookup: (hash) => lookup.lookupContainers(hash),
+    context: () => chainService?.context(),
+    head: () => {
+      const head = chainService?.listener()?.progress().head_block;
+      return head === null || head === undefined ? null : BigInt(head);
+    },
+    run: pipeline,
+    settings: { tickMs: 20, simulationAttempts: 1, containerRetryBaseMs: 50 },
+  });
+  chainService = createChainService({
+    config,
+    log: createLog("chain"),
+    sink: processor,
+    lookup,
+    rpcBackoff: { baseMs: 20, maxMs: 100 },
+    retryBackoff: { baseMs: 50, maxMs: 300 },
+  });
+  const service = chainService;
+  const controller = new AbortController();
+  await service.setup?.(controller.signal);
+  const runs = [service.run?.(controller.signal), processor.run?.(controller.signal)];
+  return {
+    chainService: service,
+    processor,
+    logs,
+    async stop() {
+      controller.abort();
+      await Promise.all(runs);
+      removeSink();
+    },
+  };
+}
+
+const CONSUMER_CONTRACTS = {
+  callbackConsumer: "TestCallbackConsumer",
+  subscriptionConsumer: "TestSubscriptionConsumer",
+  delegator: "TestDelegatorConsumer",
+} as const;
+
+async function deliveries(chain: TestChain, consumer: keyof typeof CONSUMER_CONTRACTS): Promise<Delivery[]> {
+  const contract = CONSUMER_CONTRACTS[consumer];
+  const count = await read<bigint>(chain, {
+    contract,
+    address: chain.addresses[consumer],
+    functionName: "deliveryCount",
+  });
+  const out: Delivery[] = [];
+  for (let i = 0n; i < count; i++) {
+    out.push(
+      await read<Delivery>(chain, {
+        contract,
+        address: chain.addresses[consumer],
+        functionName: "getDelivery",
+        args: [i],
+      }),
+    );
+  }
+  return out;
+}
+
+/** A delegated subscription message as the REST server hands it over (after the guardian). */
+async function delegatedMessage(
+  chain: TestChain,
+  sub: SubscriptionStruct,
+  nonce: number,
+  signer = chain.accounts.consumerOwner,
+): Promise<DelegatedSubscriptionMessage> {
+  const expiry = (await latestTimestamp(chain)) + 3600;
+  const sig = await signDelegatedSubscription(chain, { nonce, expiry, sub, signer });
+  return {
+    kind: "delegated",
+    id: crypto.randomUUID(),
+    ip: "127.0.0.1",
+    requires_proof: false,
+    data: { prompt: "hi" },
+    subscription: {
+      owner: sub.owner,
+      active_at: sub.activeAt,
+      period: sub.period,
+      frequency: sub.frequency,
+      redundancy: sub.redundancy,
+      containers: sub.containerId.toLowerCase(),
+      lazy: sub.lazy,
+      verifier: sub.verifier,
+      payment_amount: sub.paymentAmount,
+      payment_token: sub.paymentToken,
+      wallet: sub.wallet,
+    },
+    signature: { nonce, expiry, v: sig.v, r: BigInt(sig.r), s: BigInt(sig.s) },
+  };
+}
+
+async function nodeNonce(chain: TestChain): Promise<number> {
+  return chain.publicClient.getTransactionCount({
+    address: chain.accounts.node.address,
+    blockTag: "pending",
+  });
+}
+
+function logged(logs: LogRecord[], msg: string, id?: number): LogRecord[] {
+  return logs.filter((r) => r.msg === msg && (id === undefined || r.id === id || r.subscription_id === id));
+}
+
+describe("processor on anvil", () => {
+  let chain: TestChain & AsyncDisposable;
+  let node: Running;
+
+  beforeAll(async () => {
+    chain = await startChain();
+    node = await startNode(configFor(chain));
+  });
+  afterAll(async () => {
+    await node?.stop();
+    await chain?.[Symbol.asyncDispose]();
+  });
+
+  test("callback: delivered once, input from getContainerInputs without 0x, five-key output encoded", async () => {
+    const inputs = encodeAbiParameters([{ type: "string" }, { type: "string" }], ["hello", ""]);
+    const { id } = await requestCallback(chain, { containers: "echo", inputs });
+    const delivered = await waitFor(
+      "callback delivery",
+      async () => {
+        const all = await deliveries(chain, "callbackConsumer");
+        return all.find((d) => d.subscriptionId === id);
+      },
+      20_000,
+    );
+    expect(delivered.interval).toBe(1);
+    expect(delivered.node).toBe(chain.accounts.node.address);
+    const [rawInput, processedInput] = decodeAbiParameters(
+      [{ type: "bytes" }, { type: "bytes" }],
+      delivered.input,
+    );
+    expect(rawInput).toBe(inputs);
+    expect(processedInput).toBe("0x");
+    const [rawOutput] = decodeAbiParameters([{ type: "bytes" }, { type: "bytes" }], delivered.output);
+    const [text] = decodeAbiParameters([{ type: "string" }], rawOutput);
+    expect(text).toBe(`echo:${inputs.slice(2)}`);
+    const job = jobs.find((j) => j.data === inputs.slice(2));
+    expect(job?.destination).toBe(0);
+    expect(job?.source).toBe(0);
+    await waitFor("confirmation", async () => logged(node.logs, "Transaction confirmed", id)[0], 10_000);
+    expect(logged(node.logs, "Sent tx", id)).toHaveLength(1);
+    expect(node.processor.keys()).not.toContain(String(id));
+  });
+
+  test("recurring: one delivery per interval, then the subscription expires", async () => {
+    const { id } = await createSubscription(chain, { containers: "echo", frequency: 3, period: 2 });
+    const mine = setInterval(() => void chain.mine().catch(() => {}), 500);
+    try {
+      await waitFor(
+        "three intervals",
+        async () => {
+          const mineOnes = (await deliveries(chain, "subscriptionConsumer")).filter(
+            (d) => d.subscriptionId === id,
+          );
+          return mineOnes.length >= 3 ? mineOnes : undefined;
+        },
+        30_000,
+      );
+      // Its last interval delivered, the node is done with it.
+      await waitFor(
+        "stop tracking",
+        async () => !node.processor.keys().includes(String(id)) || undefined,
+        10_000,
+      );
+    } finally {
+      clearInterval(mine);
+    }
+    const mineOnes = (await deliveries(chain, "subscriptionConsumer")).filter((d) => d.subscriptionId === id);
+    expect(mineOnes.map((d) => d.interval)).toEqual([1, 2, 3]);
+    expect(logged(node.logs, "Sent tx", id)).toHaveLength(3);
+  });
+
+  test("cancelled mid-way: seen from the event, nothing sent after it", async () => {
+    const { id } = await createSubscription(chain, { containers: "echo", frequency: 100, period: 3 });
+    const mine = setInterval(() => void chain.mine().catch(() => {}), 500);
+    try {
+      await waitFor("first delivery", async () => logged(node.logs, "Transaction confirmed", id)[0], 20_000);
+      await cancelSubscription(chain, id);
+      await waitFor("cancel seen", async () => logged(node.logs, "Subscription cancelled", id)[0], 10_000);
+      const sentAtCancel = logged(node.logs, "Sent tx", id).length;
+      await Bun.sleep(4_000);
+      expect(logged(node.logs, "Sent tx", id).length).toBe(sentAtCancel);
+      expect(node.processor.keys()).not.toContain(String(id));
+    } finally {
+      clearInterval(mine);
+    }
+  });
+
+  test("container error on a callback: logged, dropped, no transaction", async () => {
+    const { id } = await requestCallback(chain, { containers: "broken" });
+    await waitFor("drop", async () => logged(node.logs, "Container execution errored", id)[0], 20_000);
+    expect(logged(node.logs, "Sent tx", id)).toHaveLength(0);
+  });
+
+  test("a consumer that always reverts: 3 mined reverts, then the maximum-attempts line", async () => {
+    const config = configFor(chain, { allowed_sim_errors: ["testfailingconsumer: failure"] });
+    await node.stop();
+    node = await startNode(config);
+    const { id } = await createSubscription(chain, { consumer: "failingConsumer", containers: "echo" });
+    await waitFor(
+      "give up",
+      async () => logged(node.logs, "Subscription has exceeded the maximum number of attempts", id)[0],
+      30_000,
+    );
+    expect(logged(node.logs, "Transaction reverted", id)).toHaveLength(3);
+    expect(String(logged(node.logs, "Transaction reverted", id)[0]?.reason)).toContain(
+      "TestFailingConsumer: failure",
+    );
+    expect(node.processor.health().deliveries.reverted).toBeGreaterThanOrEqual(3);
+  });
+
+  test("delegated: the signature is verified and the subscription created and delivered in one transaction", async () => {
+    const sub = await delegatedSubscription(chain, { containers: "echo" });
+    await node.processor.submit(await delegatedMessage(chain, sub, 7001));
+    const delivered = await waitFor(
+      "delegated delivery",
+      async () =>
+        (await deliveries(chain, "delegator")).find(
+          (d) => d.interval === 1 && d.node === chain.accounts.node.address,
+        ),
+      20_000,
+    );
+    const [rawInput] = decodeAbiParameters([{ type: "bytes" }, { type: "bytes" }], delivered.input);
+    // Delegated input is the request's data (as JSON), not getContainerInputs.
+    expect(
+      jobs.some((j) => j.source === 1 && j.destination === 0 && JSON.stringify(j.data) === '{"prompt":"hi"}'),
+    ).toBe(true);
+    expect(rawInput).toBe(stringToHex('{"prompt":"hi"}'));
+    expect(logged(node.logs, "Tracked new delegate subscription").some((r) => r.nonce === 7001)).toBe(true);
+  });
+
+  test("delegated: a forged signature is refused and costs no transaction", async () => {
+    const sub = await delegatedSubscription(chain, { containers: "echo" });
+    const before = await nodeNonce(chain);
+    await node.processor.submit(await delegatedMessage(chain, sub, 7002, chain.accounts.other));
+    const mismatch = await waitFor(
+      "signer mismatch",
+      async () => logged(node.logs, "Subscription signer mismatch").find((r) => r.nonce === 7002),
+      10_000,
+    );
+    expect(String(mismatch.recovered)).toBe(chain.accounts.other.address);
+    await Bun.sleep(500);
+    expect(await nodeNonce(chain)).toBe(before);
+    expect(node.processor.keys().some((k) => k.endsWith(":7002"))).toBe(false);
+  });
+
+  test("restart: a delivery still in the mempool is not sent again by the restarted node", async () => {
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const request = requestCallback(chain, { containers: "echo", inputs: "0x1234" });
+      await Bun.sleep(50);
+      await chain.rpc("evm_mine");
+      const { id } = await request;
+      await waitFor("first send", async () => logged(node.logs, "Sent tx", id)[0], 20_000);
+      // The node goes away with its delivery pending; a new one starts from nothing.
+      await node.stop();
+      node = await startNode(configFor(chain));
+      await waitFor(
+        "the pending simulation to refuse a second delivery",
+        async () => logged(node.logs, "Did not send tx", id)[0],
+        20_000,
+      );
+      // Redundancy 1 is met by the pending delivery, so the Coordinator's check 5 answers first.
+      expect(
+        logged(node.logs, "Interval completed. Redundancy has been already met for the current interval", id),
+      ).toHaveLength(1);
+      expect(logged(node.logs, "Sent tx", id)).toHaveLength(0);
+      await chain.rpc("evm_mine");
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+    const all = await deliveries(chain, "callbackConsumer");
+    expect(
+      all.filter((d) => d.input !== "0x" && d.subscriptionId === all.at(-1)?.subscriptionId),
+    ).toHaveLength(1);
+  });
+});

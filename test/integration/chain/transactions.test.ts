@@ -1,0 +1,144 @@
+// The nonce manager and receipt watcher against a real anvil: several transactions in one block with
+// consecutive nonces, a transaction priced out by a base-fee spike replaced with bumped fees and mined, a nonce
+// used behind the node's back resynchronised, and the Wallet's gas cap and pending-block simulation.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { encodeFunctionData, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { coordinatorAbi } from "../../../src/chain/abi/coordinator.ts";
+import { createRpc } from "../../../src/chain/rpc.ts";
+import { createTransactionManager, type TransactionManager } from "../../../src/chain/transactions.ts";
+import { createWallet, GasLimitError, SimulationRevertedError } from "../../../src/chain/wallet.ts";
+import { createLog } from "../../../src/lib/log.ts";
+import { startChain, type TestChain } from "../../fixtures/anvil.ts";
+
+let chain: TestChain & AsyncDisposable;
+const recipient = "0x000000000000000000000000000000000000dEaD";
+
+beforeAll(async () => {
+  chain = await startChain();
+});
+afterAll(async () => {
+  await chain?.[Symbol.asyncDispose]();
+});
+
+function manager(replaceAfterBlocks = 2): TransactionManager {
+  const rpc = createRpc({ urls: [chain.rpcUrl], timeoutMs: 5_000, maxRetries: 1, log: createLog("rpc") });
+  return createTransactionManager({
+    client: rpc.client,
+    account: privateKeyToAccount(chain.accounts.other.privateKey),
+    chainId: chain.chainId,
+    log: createLog("transactions"),
+    replaceAfterBlocks,
+  });
+}
+
+async function mineAndCheck(txs: TransactionManager, blocks = 1): Promise<void> {
+  for (let i = 0; i < blocks; i++) {
+    await chain.rpc("evm_mine");
+    await txs.onBlock(await chain.publicClient.getBlockNumber());
+  }
+}
+
+describe("transaction manager", () => {
+  test("behavior: five concurrent sends get consecutive nonces and are mined in one block", async () => {
+    const txs = manager();
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const sent = await Promise.all(
+        Array.from({ length: 5 }, () => txs.send({ to: recipient, data: "0x", gas: 21_000n })),
+      );
+      const nonces = sent.map((s) => s.nonce);
+      expect(new Set(nonces).size).toBe(5);
+      expect(Math.max(...nonces) - Math.min(...nonces)).toBe(4);
+      await mineAndCheck(txs);
+      const outcomes = await Promise.all(sent.map((s) => s.outcome));
+      expect(outcomes.every((o) => o.status === "success")).toBe(true);
+      const blocks = new Set(outcomes.map((o) => (o.status === "dropped" ? -1n : o.blockNumber)));
+      expect(blocks.size).toBe(1);
+      expect(txs.stats()).toMatchObject({ sent: 5, confirmed: 5, pending: 0 });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  test("behavior: a transaction priced out by a base-fee spike is replaced with bumped fees and mined", async () => {
+    const txs = manager(2);
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      // The next blocks' base fee jumps far above what the transaction offers: it stays in the mempool.
+      await chain.rpc("anvil_setNextBlockBaseFeePerGas", ["0x" + (500n * 10n ** 9n).toString(16)]);
+      await mineAndCheck(txs, 3);
+      expect(txs.stats().replaced).toBe(1);
+      await mineAndCheck(txs, 1);
+      const outcome = await sent.outcome;
+      expect(outcome.status).toBe("success");
+      expect(outcome.hash).not.toBe(sent.hash);
+      expect(txs.stats()).toMatchObject({ confirmed: 1, replaced: 1, pending: 0 });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  test("error: a nonce used behind the node's back is resynchronised and the send succeeds", async () => {
+    const txs = manager();
+    const first = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+    await mineAndCheck(txs, 0);
+    // Another process with the same key sends a transaction: the manager's next nonce is now stale.
+    const other = chain.walletClient(chain.accounts.other);
+    await other.sendTransaction({ to: recipient, value: 1n });
+    const second = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+    expect(second.nonce).toBe(first.nonce + 2);
+    await txs.onBlock(await chain.publicClient.getBlockNumber());
+    expect((await second.outcome).status).toBe("success");
+  });
+});
+
+describe("wallet", () => {
+  const rpc = () =>
+    createRpc({ urls: [chain.rpcUrl], timeoutMs: 5_000, maxRetries: 1, log: createLog("rpc") });
+  const walletWith = (maxGasLimit: number, allowedSimErrors: string[] = []) => {
+    const client = rpc().client;
+    return createWallet({
+      client,
+      privateKey: chain.accounts.node.privateKey,
+      paymentAddress: null,
+      maxGasLimit,
+      allowedSimErrors,
+      simulationAttempts: 1,
+      log: createLog("wallet"),
+      transactions: (account) =>
+        createTransactionManager({ client, account, chainId: chain.chainId, log: createLog("tx") }),
+    });
+  };
+  const deliverMissing: Hex = encodeFunctionData({
+    abi: coordinatorAbi,
+    functionName: "deliverCompute",
+    args: [999_999, 1, "0x", "0x", "0x", "0x0000000000000000000000000000000000000000"],
+  });
+
+  test("error: a reverting simulation names the Infernet error and sends nothing", async () => {
+    const wallet = walletWith(5_000_000);
+    const error = await wallet.execute(chain.addresses.coordinator, deliverMissing).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SimulationRevertedError);
+    expect((error as SimulationRevertedError).revert.infernet?.message).toBe("Subscription not found");
+    expect(wallet.transactions.stats().sent).toBe(0);
+  });
+
+  test("behavior: an allowed simulation error is sent anyway with gas = max_gas_limit", async () => {
+    const wallet = walletWith(300_000, ["0x1a00354f"]);
+    const sent = await wallet.execute(chain.addresses.coordinator, deliverMissing);
+    expect(sent.skipped).toBe(true);
+    expect(sent.gas).toBe(300_000n);
+    await wallet.transactions.onBlock(await chain.publicClient.getBlockNumber());
+    expect((await sent.outcome).status).toBe("reverted");
+  });
+
+  test("error: a transaction needing more than max_gas_limit is refused before sending", async () => {
+    const wallet = walletWith(21_000);
+    const data = encodeFunctionData({ abi: coordinatorAbi, functionName: "id" });
+    const error = await wallet.execute(chain.addresses.coordinator, data).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GasLimitError);
+    expect(wallet.transactions.stats().sent).toBe(0);
+  });
+});
