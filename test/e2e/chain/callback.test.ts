@@ -44,6 +44,26 @@ async function expectNoDelivery(id: number, fromBlock: bigint): Promise<void> {
   expect(await deliveriesSent(chain, node.account.address, id, fromBlock)).toEqual([]);
 }
 
+/**
+ * Requests an echo callback ("hello"; default the free container) that the node must not deliver: waits for
+ * each of `patterns(id)` in the log (after the request), then checks nothing was delivered for it.
+ */
+async function expectSkipped(
+  p: Omit<Parameters<typeof requestCallback>[1] & object, "inputs">,
+  patterns: (id: number) => (string | RegExp)[],
+): Promise<void> {
+  const { chain, node } = ctx;
+  const mark = node.logs.mark();
+  const fromBlock = await chain.publicClient.getBlockNumber();
+  const { id } = await requestCallback(chain, {
+    containers: node.containers.echo,
+    inputs: echoInput("hello"),
+    ...p,
+  });
+  for (const pattern of patterns(id)) await node.logs.waitFor(pattern, { from: mark });
+  await expectNoDelivery(id, fromBlock);
+}
+
 describe("callback subscriptions delivered by the binary", () => {
   test("callback: the echo output decodes to the input; `Sent tx` names the one delivery", async () => {
     const { chain, node } = ctx;
@@ -69,137 +89,76 @@ describe("callback subscriptions delivered by the binary", () => {
     expect(JSON.parse(line)).toMatchObject({ msg: "Sent tx", id, interval: 1, tx_hash: sent[0]?.hash });
   });
 
-  test("payment in ETH: wallet 1 ETH → 0.9; the node's wallet gets 90%, the protocol 10%, to the wei", async () => {
-    const { chain, node } = ctx;
-    const payment = ONE_ETHER / 10n;
-    const wallet = await consumerWallet({ fund: ONE_ETHER });
-    const feeRecipient = chain.accounts.deployer.address;
-    const before = {
-      node: await balanceOf(chain, node.paymentAddress),
-      protocol: await balanceOf(chain, feeRecipient),
-    };
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-      paymentToken: zeroAddress,
-      paymentAmount: payment,
-      wallet,
-    });
-    const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
-    expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
-    expect(await balanceOf(chain, wallet)).toBe(ONE_ETHER - payment);
-    expect((await balanceOf(chain, node.paymentAddress)) - before.node).toBe(payment - protocolCut(payment));
-    expect((await balanceOf(chain, feeRecipient)) - before.protocol).toBe(protocolCut(payment));
-  });
-
-  test("payment in an ERC-20 (AcceptedMoney): the same split in token units, to the wei", async () => {
-    const { chain, node } = ctx;
-    const token = chain.addresses.token;
-    const payment = ONE_ETHER / 2n;
-    const wallet = await consumerWallet({ fund: ONE_ETHER, token });
-    const feeRecipient = chain.accounts.deployer.address;
-    const before = {
-      node: await balanceOf(chain, node.paymentAddress, token),
-      protocol: await balanceOf(chain, feeRecipient, token),
-    };
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-      paymentToken: token,
-      paymentAmount: payment,
-      wallet,
-    });
-    const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
-    expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
-    expect(await balanceOf(chain, wallet, token)).toBe(ONE_ETHER - payment);
-    expect((await balanceOf(chain, node.paymentAddress, token)) - before.node).toBe(
-      payment - protocolCut(payment),
-    );
-    expect((await balanceOf(chain, feeRecipient, token)) - before.protocol).toBe(protocolCut(payment));
-  });
+  // Ritual's happy path (0.1 ETH from a 1 ETH wallet) and custom token (0.5 AcceptedMoney).
+  test.each([
+    ["ETH", false, ONE_ETHER / 10n],
+    ["an ERC-20 (AcceptedMoney)", true, ONE_ETHER / 2n],
+  ] as const)(
+    "payment in %s: the wallet pays it, the node's wallet gets 90%%, the protocol 10%%, to the wei",
+    async (_label, erc20, payment) => {
+      const { chain, node } = ctx;
+      const token = erc20 ? chain.addresses.token : zeroAddress;
+      const wallet = await consumerWallet({ fund: ONE_ETHER, token });
+      const feeRecipient = chain.accounts.deployer.address;
+      const before = {
+        node: await balanceOf(chain, node.paymentAddress, token),
+        protocol: await balanceOf(chain, feeRecipient, token),
+      };
+      const { id } = await requestCallback(chain, {
+        containers: node.containers.echo,
+        inputs: echoInput("hello"),
+        paymentToken: token,
+        paymentAmount: payment,
+        wallet,
+      });
+      const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
+      expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
+      expect(await balanceOf(chain, wallet, token)).toBe(ONE_ETHER - payment);
+      expect((await balanceOf(chain, node.paymentAddress, token)) - before.node).toBe(
+        payment - protocolCut(payment),
+      );
+      expect((await balanceOf(chain, feeRecipient, token)) - before.protocol).toBe(protocolCut(payment));
+    },
+  );
 
   test("unaccepted token (RejectedMoney): skipped with the spec's line, nothing delivered", async () => {
-    const { chain, node } = ctx;
-    const token = chain.e2e.rejectedToken;
+    const token = ctx.chain.e2e.rejectedToken;
     const wallet = await consumerWallet({ fund: ONE_ETHER, token });
-    const mark = node.logs.mark();
-    const fromBlock = await chain.publicClient.getBlockNumber();
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-      paymentToken: token,
-      paymentAmount: ONE_ETHER,
-      wallet,
-    });
-    await node.logs.waitFor(`skipping subscription.*token ${token} not accepted`, { from: mark });
-    await node.logs.waitFor(`skipping subscription: ${id}: token ${token} not accepted`, { from: mark });
-    await expectNoDelivery(id, fromBlock);
+    await expectSkipped({ paymentToken: token, paymentAmount: ONE_ETHER, wallet }, (id) => [
+      `skipping subscription.*token ${token} not accepted`,
+      `skipping subscription: ${id}: token ${token} not accepted`,
+    ]);
   });
 
   test("too low a payment (0.5 ETH for a 1 ETH container): skipped as below minimum, nothing delivered", async () => {
-    const { chain, node } = ctx;
     const wallet = await consumerWallet({ fund: ONE_ETHER });
-    const mark = node.logs.mark();
-    const fromBlock = await chain.publicClient.getBlockNumber();
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.paid,
-      inputs: echoInput("hello"),
-      paymentToken: zeroAddress,
-      paymentAmount: ONE_ETHER / 2n,
-      wallet,
-    });
-    await node.logs.waitFor(
-      `skipping subscription.*token ${zeroAddress} below minimum payment requirements`,
+    await expectSkipped(
       {
-        from: mark,
+        containers: ctx.node.containers.paid,
+        paymentToken: zeroAddress,
+        paymentAmount: ONE_ETHER / 2n,
+        wallet,
       },
+      (id) => [
+        `skipping subscription.*token ${zeroAddress} below minimum payment requirements`,
+        `skipping subscription: ${id}:.*below minimum payment requirements`,
+      ],
     );
-    await node.logs.waitFor(`skipping subscription: ${id}:.*below minimum payment requirements`, {
-      from: mark,
-    });
-    await expectNoDelivery(id, fromBlock);
   });
 
   test("insufficient balance: an unfunded (approved) wallet is skipped naming the wallet", async () => {
-    const { chain, node } = ctx;
     const wallet = await consumerWallet({ fund: 0n, approve: ONE_ETHER });
-    const mark = node.logs.mark();
-    const fromBlock = await chain.publicClient.getBlockNumber();
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-      paymentToken: zeroAddress,
-      paymentAmount: ONE_ETHER,
-      wallet,
-    });
-    const line = await node.logs.waitFor(`.*subscription wallet.*insufficient balance.*${wallet}`, {
-      from: mark,
-    });
-    expect(JSON.parse(line)).toMatchObject({
-      msg: `Skipping subscription: ${id}: Subscription wallet has insufficient balance`,
-    });
-    await expectNoDelivery(id, fromBlock);
+    await expectSkipped({ paymentToken: zeroAddress, paymentAmount: ONE_ETHER, wallet }, (id) => [
+      `.*subscription wallet.*insufficient balance.*${wallet}`,
+      `"msg":"${escapeRegExp(`Skipping subscription: ${id}: Subscription wallet has insufficient balance`)}"`,
+    ]);
   });
 
   test("insufficient allowance: a funded wallet that never approved the consumer is logged, nothing delivered", async () => {
-    const { chain, node } = ctx;
     const wallet = await consumerWallet({ fund: ONE_ETHER, approve: false });
-    const mark = node.logs.mark();
-    const fromBlock = await chain.publicClient.getBlockNumber();
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-      paymentToken: zeroAddress,
-      paymentAmount: ONE_ETHER,
-      wallet,
-    });
-    await node.logs.waitFor(/.*insufficient allowance.*/, { from: mark });
-    await node.logs.waitFor(
+    await expectSkipped({ paymentToken: zeroAddress, paymentAmount: ONE_ETHER, wallet }, (id) => [
+      ".*insufficient allowance.*",
       aboutSubscription(escapeRegExp("Insufficient allowance."), id, "subscription_id"),
-      {
-        from: mark,
-      },
-    );
-    await expectNoDelivery(id, fromBlock);
+    ]);
   });
 });
