@@ -44,14 +44,12 @@ async function expectNoDelivery(id: number, fromBlock: bigint): Promise<void> {
   expect(await deliveriesSent(chain, node.account.address, id, fromBlock)).toEqual([]);
 }
 
-/**
- * Requests an echo callback ("hello"; default the free container) that the node must not deliver: waits for
- * each of `patterns(id)` in the log (after the request), then checks nothing was delivered for it.
- */
-async function expectSkipped(
-  p: Omit<Parameters<typeof requestCallback>[1] & object, "inputs">,
-  patterns: (id: number) => (string | RegExp)[],
-): Promise<void> {
+type CallbackParams = Omit<Parameters<typeof requestCallback>[1] & object, "inputs">;
+
+/** Requests an echo callback of "hello" (default: the free container); returns its id and where to look from. */
+async function echoCallback(
+  p: CallbackParams = {},
+): Promise<{ id: number; mark: number; fromBlock: bigint }> {
   const { chain, node } = ctx;
   const mark = node.logs.mark();
   const fromBlock = await chain.publicClient.getBlockNumber();
@@ -60,19 +58,26 @@ async function expectSkipped(
     inputs: echoInput("hello"),
     ...p,
   });
-  for (const pattern of patterns(id)) await node.logs.waitFor(pattern, { from: mark });
+  return { id, mark, fromBlock };
+}
+
+/**
+ * Requests an echo callback ("hello"; default the free container) that the node must not deliver: waits for
+ * each of `patterns(id)` in the log (after the request), then checks nothing was delivered for it.
+ */
+async function expectSkipped(
+  p: CallbackParams,
+  patterns: (id: number) => (string | RegExp)[],
+): Promise<void> {
+  const { id, mark, fromBlock } = await echoCallback(p);
+  for (const pattern of patterns(id)) await ctx.node.logs.waitFor(pattern, { from: mark });
   await expectNoDelivery(id, fromBlock);
 }
 
 describe("callback subscriptions delivered by the binary", () => {
   test("callback: the echo output decodes to the input; `Sent tx` names the one delivery", async () => {
     const { chain, node } = ctx;
-    const mark = node.logs.mark();
-    const fromBlock = await chain.publicClient.getBlockNumber();
-    const { id } = await requestCallback(chain, {
-      containers: node.containers.echo,
-      inputs: echoInput("hello"),
-    });
+    const { id, mark, fromBlock } = await echoCallback();
 
     await node.logs.waitFor(/Sent tx/, { from: mark });
     const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
@@ -104,13 +109,7 @@ describe("callback subscriptions delivered by the binary", () => {
         node: await balanceOf(chain, node.paymentAddress, token),
         protocol: await balanceOf(chain, feeRecipient, token),
       };
-      const { id } = await requestCallback(chain, {
-        containers: node.containers.echo,
-        inputs: echoInput("hello"),
-        paymentToken: token,
-        paymentAmount: payment,
-        wallet,
-      });
+      const { id } = await echoCallback({ paymentToken: token, paymentAmount: payment, wallet });
       const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
       expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
       expect(await balanceOf(chain, wallet, token)).toBe(ONE_ETHER - payment);

@@ -40,8 +40,12 @@ beforeAll(async () => {
   await fund(ctx.chain, ctx.node.paymentAddress, 10n * ONE_ETHER);
 });
 
-/** Sets the mock verifier: ETH at VERIFIER_FEE; atomic (eager) with a preset verdict, or recorded (lazy). */
-async function configureVerifier(mode: { atomic: boolean; valid: boolean }): Promise<void> {
+/** Sets the mock verifier: ETH at VERIFIER_FEE (or not supported); atomic (eager) with a preset verdict, or recorded (lazy). */
+async function configureVerifier(mode: {
+  atomic: boolean;
+  valid: boolean;
+  ethSupported?: boolean;
+}): Promise<void> {
   const { chain } = ctx;
   const verifier = chain.addresses.verifier;
   const from = chain.accounts.deployer;
@@ -49,7 +53,7 @@ async function configureVerifier(mode: { atomic: boolean; valid: boolean }): Pro
     contract: "MockVerifier",
     address: verifier,
     functionName: "setToken",
-    args: [zeroAddress, true, VERIFIER_FEE],
+    args: [zeroAddress, mode.ethSupported ?? true, VERIFIER_FEE],
     from,
   });
   await write(chain, {
@@ -74,24 +78,34 @@ async function balances(): Promise<Balances> {
   };
 }
 
-/** A paid proof callback on the proof-generating container; returns its id, the delivery and the balances before. */
-async function proofCallback(): Promise<{ id: number; before: Balances; wallet: Address }> {
+/** A paid (PAYMENT, ETH) callback with the mock verifier on `containers`, from a fresh funded, approved wallet. */
+async function requestProof(
+  containers: string,
+): Promise<{ id: number; wallet: Address; mark: number; fromBlock: bigint }> {
   const { chain, node } = ctx;
   const wallet = await setupWallet(chain, {
     owner: chain.accounts.consumerOwner,
     fundAmount: 2n * PAYMENT,
     spender: chain.addresses.callbackConsumer,
   });
-  const before = await balances();
   const mark = node.logs.mark();
+  const fromBlock = await chain.publicClient.getBlockNumber();
   const { id } = await requestCallback(chain, {
-    containers: node.containers.proofs,
+    containers,
     inputs: echoInput("hello", PROOF),
     paymentToken: zeroAddress,
     paymentAmount: PAYMENT,
     wallet,
     verifier: chain.addresses.verifier,
   });
+  return { id, wallet, mark, fromBlock };
+}
+
+/** A proof callback on the proof-generating container, delivered; returns its id and the balances before. */
+async function proofCallback(): Promise<{ id: number; before: Balances; wallet: Address }> {
+  const { chain, node } = ctx;
+  const before = await balances();
+  const { id, wallet, mark } = await requestProof(node.containers.proofs);
   const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
   expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
   // The container's proof (abi.encode(string proof), requires_proof set) is delivered as is.
@@ -122,6 +136,24 @@ async function finalize(id: number, valid: boolean): Promise<void> {
 }
 
 describe("proof-gated payments with the mock verifier", () => {
+  test("a proof subscription on a container that makes no proofs: ignored, as the listener's guardian says", async () => {
+    const { node } = ctx;
+    await configureVerifier({ atomic: true, valid: true });
+    const { id, mark } = await requestProof(node.containers.echo);
+    await node.logs.waitFor(`Ignored subscription creation.*${id}.*container does not generate proof.*`, {
+      from: mark,
+    });
+  });
+
+  test("a verifier that does not take the payment token: `Unsupported verifier token`, nothing delivered", async () => {
+    const { chain, node } = ctx;
+    await configureVerifier({ atomic: true, valid: true, ethSupported: false });
+    const { id, mark, fromBlock } = await requestProof(node.containers.proofs);
+    await node.logs.waitFor(/.*Unsupported verifier token.*/, { from: mark });
+    const sent = await deliveriesSent(chain, node.account.address, id, fromBlock);
+    expect(sent.filter((t) => t.status === "success")).toEqual([]);
+  });
+
   test("eager, valid proof: node +payment×(1−2·fee)−verifier price; verifier +price×(1−fee)", async () => {
     const { chain, node } = ctx;
     await configureVerifier({ atomic: true, valid: true });
