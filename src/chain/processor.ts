@@ -27,6 +27,7 @@ import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
 import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
 import { consumerAbi } from "./abi/consumer.ts";
+import { type BatchReads, createBatchReads } from "./batch-reads.ts";
 import { recoverDelegatedSigner } from "./delegated-signature.ts";
 import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./delivery.ts";
 import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
@@ -138,6 +139,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     | {
         ctx: ChainContext;
         wallet: Wallet & { transactions: ReturnType<typeof createTransactionManager> };
+        batch: BatchReads;
         paymentWallet: PaymentWallet;
       }
     | undefined;
@@ -180,7 +182,12 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       wallet,
       walletChecker: ctx.walletChecker,
     });
-    attached = { ctx, wallet, paymentWallet };
+    attached = {
+      ctx,
+      wallet,
+      paymentWallet,
+      batch: createBatchReads(ctx.rpc.client, ctx.coordinator.address),
+    };
   }
 
   function intervalState(t: Tracked, interval: number): IntervalState {
@@ -403,14 +410,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   async function checkDue(ctx: ChainContext, due: Array<{ t: Tracked; interval: number }>): Promise<void> {
     if (!attached) return;
     const onchain = due.filter(({ t }) => !t.delegated);
-    const counts =
+    // Two reads for all of them, at one block: redundancy counts (Reader) and this node's responses (Multicall3
+    // where the chain has it).
+    const block =
+      onchain.length === 0 ? 0n : (lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 })));
+    const pairs = onchain.map(({ t, interval }) => ({ id: t.sub.id, interval }));
+    const [counts, responded] =
       onchain.length === 0
-        ? []
-        : await ctx.reader.readRedundancyCountBatch(
-            onchain.map(({ t }) => t.sub.id),
-            onchain.map(({ interval }) => interval),
-            lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 })),
-          );
+        ? [[], []]
+        : await Promise.all([
+            ctx.reader.readRedundancyCountBatch(
+              pairs.map((p) => p.id),
+              pairs.map((p) => p.interval),
+              block,
+            ),
+            attached.batch.nodeResponded(pairs, attached.wallet.address, block),
+          ]);
     const now = nowS();
     for (const [i, { t, interval }] of onchain.entries()) {
       const count = counts[i] ?? 0;
@@ -424,10 +439,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         }
         continue;
       }
-      if (
-        t.sub.hasReplied(interval) ||
-        (await ctx.coordinator.nodeResponded(t.sub.id, interval, attached.wallet.address))
-      ) {
+      const replied = t.sub.hasReplied(interval) || responded[i] === true;
+      if (replied) {
         t.sub.markReplied(interval);
         log.info("Node has already responded for this interval", { id: t.sub.id, interval });
         finishInterval(t, interval, "already responded");
