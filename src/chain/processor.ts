@@ -120,6 +120,8 @@ export interface Processor extends Service, SubscriptionSink, DelegatedSubscript
 
 const cancelledEvent = parseAbiItem("event SubscriptionCancelled(uint32 indexed id)");
 const fulfilledEvent = parseAbiItem("event SubscriptionFulfilled(uint32 indexed id, address indexed node)");
+/** Receipt checks without a new block, while transactions are in flight. */
+const RECEIPT_RECHECK_MS = 1_000;
 /** Widest eth_getLogs range asked for at once (after an outage the node catches up in steps). */
 const MAX_LOG_RANGE = 1_000n;
 
@@ -147,6 +149,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let lastLogBlock: bigint | null = null;
   let balance: bigint | null = null;
   let balanceAt = 0;
+  let lastReceiptCheck = 0;
   let lastError: string | undefined;
   let failedDeliveries = 0;
   let runSignal: AbortSignal | undefined;
@@ -242,11 +245,15 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     });
   }
 
-  /** This node is finished with the interval; a callback or a last interval means finished with the subscription. */
+  /**
+   * This node is finished with the interval. A callback (always interval 1) or a delegated one (the Listener
+   * relays it once created on-chain) is then finished with; a recurring subscription stays tracked, at no RPC
+   * cost, until its next interval or until it expires (`Subscription expired`, as the reference logs it).
+   */
   function finishInterval(t: Tracked, interval: number, why: string): void {
     const state = intervalState(t, interval);
     state.phase = "done";
-    if (t.delegated || t.sub.isCallback || interval >= t.sub.frequency) stopTracking(t, why, { interval });
+    if (t.delegated || t.sub.isCallback) stopTracking(t, why, { interval });
   }
 
   async function onOutcome(t: Tracked, interval: number, sent: SentTx, outcome: TxOutcome): Promise<void> {
@@ -270,7 +277,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     if (state.attempts >= MAX_ATTEMPTS) {
       failedDeliveries++;
       log.error("Subscription has exceeded the maximum number of attempts", {
-        id: t.sub.id,
+        // A delegated subscription has no id until created; name the one it would get (Ritual's tests do).
+        id: t.delegated ? await predictedId(t) : t.sub.id,
         interval,
         tx_hash: outcome.hash,
         attempts: state.attempts,
@@ -280,6 +288,21 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return;
     }
     state.phase = "ready";
+  }
+
+  /** The id a delegated subscription has or would get on-chain: delegateCreatedIds, else id(). */
+  async function predictedId(t: Tracked): Promise<number> {
+    const msg = t.delegated?.msg;
+    if (!attached || !msg) return t.sub.id;
+    try {
+      const created = await attached.ctx.coordinator.delegateCreatedId(
+        getAddress(msg.subscription.owner),
+        msg.signature.nonce,
+      );
+      return created !== 0 ? created : (await attached.ctx.coordinator.headSubscriptionId()) + 1;
+    } catch {
+      return t.sub.id;
+    }
   }
 
   /** The decoded reason of a mined revert, by replaying its call on the state its block started from. */
@@ -559,12 +582,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     const head = deps.head();
     if (head !== null && (lastHead === null || head > lastHead)) {
       await wallet.transactions.onBlock(head);
+      lastReceiptCheck = clock();
       await scanEvents(ctx, head);
       lastHead = head;
       if (clock() - balanceAt > 60_000) {
         balanceAt = clock();
         balance = await ctx.rpc.client.getBalance({ address: wallet.address }).catch(() => balance);
       }
+    } else if (
+      lastHead !== null &&
+      wallet.transactions.stats().pending > 0 &&
+      clock() - lastReceiptCheck >= RECEIPT_RECHECK_MS
+    ) {
+      // No new block, but transactions in flight: one may have been mined in the block seen just before it was
+      // registered, and a dev chain (automine) makes no further block. Look again on a timer.
+      lastReceiptCheck = clock();
+      await wallet.transactions.onBlock(lastHead);
     }
 
     const now = nowS();
