@@ -97,7 +97,13 @@ interface IntervalState {
 interface Tracked {
   key: string;
   sub: Subscription;
-  delegated?: { msg: DelegatedSubscriptionMessage; verified: boolean; receivedAt: number };
+  delegated?: {
+    msg: DelegatedSubscriptionMessage;
+    verified: boolean;
+    receivedAt: number;
+    /** ms; a verification that failed for a transient reason (RPC) is tried again after this. */
+    retryAt: number;
+  };
   intervals: Map<number, IntervalState>;
 }
 
@@ -152,7 +158,6 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let lastReceiptCheck = 0;
   let lastError: string | undefined;
   let failedDeliveries = 0;
-  let runSignal: AbortSignal | undefined;
 
   const nowS = () => clock() / 1000;
   const ownerKey = (owner: string) => owner.toLowerCase();
@@ -648,12 +653,23 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
   }
 
+  /** Verifies delegated subscriptions handed in since the last tick (one at a time: no double verification). */
   async function verifyPending(signal: AbortSignal): Promise<void> {
     if (!attached) return;
     for (const t of [...tracked.values()]) {
       if (signal.aborted) return;
-      if (!t.delegated || t.delegated.verified) continue;
-      await verifyDelegated(attached.ctx, t);
+      const d = t.delegated;
+      if (!d || d.verified || d.retryAt > clock()) continue;
+      try {
+        await verifyDelegated(attached.ctx, t);
+      } catch (error) {
+        d.retryAt = clock() + 2_000;
+        log.warn("Could not verify delegated subscription yet", {
+          owner: d.msg.subscription.owner,
+          nonce: d.msg.signature.nonce,
+          error: rpcErrorText(error),
+        });
+      }
     }
   }
 
@@ -706,23 +722,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       tracked.set(key, {
         key,
         sub,
-        delegated: { msg, verified: false, receivedAt: clock() },
+        delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
         intervals: existing?.intervals ?? new Map(),
       });
+      // Verified on the processor's next tick (verifyPending), before anything is sent for it.
       log.info("Relayed delegated subscription", { owner: s.owner, nonce: msg.signature.nonce });
-      if (attached && runSignal && !runSignal.aborted) {
-        const t = tracked.get(key);
-        if (t)
-          void verifyDelegated(attached.ctx, t).catch((error) =>
-            log.warn("Could not verify delegated subscription yet", {
-              owner: s.owner,
-              error: describeError(error),
-            }),
-          );
-      }
     },
     async run(signal) {
-      runSignal = signal;
       let failures = 0;
       while (!signal.aborted) {
         try {
