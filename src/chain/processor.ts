@@ -126,6 +126,10 @@ export interface Processor extends Service, SubscriptionSink, DelegatedSubscript
 
 const cancelledEvent = parseAbiItem("event SubscriptionCancelled(uint32 indexed id)");
 const fulfilledEvent = parseAbiItem("event SubscriptionFulfilled(uint32 indexed id, address indexed node)");
+/** Refusals that depend on which second the chain's next block has: worth asking again a little later. */
+const TIMING_ERRORS = new Set(["SubscriptionNotActive", "IntervalMismatch"]);
+const MAX_TIMING_RETRIES = 10;
+const TIMING_RETRY_MS = 1_000;
 /** Receipt checks without a new block, while transactions are in flight. */
 const RECEIPT_RECHECK_MS = 1_000;
 /** Widest eth_getLogs range asked for at once (after an outage the node catches up in steps). */
@@ -369,11 +373,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         void result.tx.outcome.then((outcome) => onOutcome(t, interval, result.tx, outcome));
         return;
       }
-      case "refused":
+      case "refused": {
+        const name = result.revert.infernet?.name ?? "";
+        if (TIMING_ERRORS.has(name) && state.retries < MAX_TIMING_RETRIES) {
+          // The local clock and the chain's disagree at a boundary (activeAt, a new period): ask again shortly
+          // rather than give up the interval. Logged once per interval; a cancellation ends it via its event.
+          if (state.retries === 0) logRefusal(t, interval, result);
+          state.retries++;
+          state.phase = "unchecked";
+          state.notBefore = clock() + TIMING_RETRY_MS;
+          return;
+        }
         failedDeliveries++;
         logRefusal(t, interval, result);
         finishInterval(t, interval, `refused: ${result.revert.reason}`);
         return;
+      }
       case "container-failed": {
         failedDeliveries++;
         state.containerFailures++;
