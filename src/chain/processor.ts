@@ -27,6 +27,7 @@ import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
 import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
 import { consumerAbi } from "./abi/consumer.ts";
+import { type BatchReads, createBatchReads } from "./batch-reads.ts";
 import { recoverDelegatedSigner } from "./delegated-signature.ts";
 import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./delivery.ts";
 import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
@@ -96,7 +97,13 @@ interface IntervalState {
 interface Tracked {
   key: string;
   sub: Subscription;
-  delegated?: { msg: DelegatedSubscriptionMessage; verified: boolean; receivedAt: number };
+  delegated?: {
+    msg: DelegatedSubscriptionMessage;
+    verified: boolean;
+    receivedAt: number;
+    /** ms; a verification that failed for a transient reason (RPC) is tried again after this. */
+    retryAt: number;
+  };
   intervals: Map<number, IntervalState>;
 }
 
@@ -119,6 +126,12 @@ export interface Processor extends Service, SubscriptionSink, DelegatedSubscript
 
 const cancelledEvent = parseAbiItem("event SubscriptionCancelled(uint32 indexed id)");
 const fulfilledEvent = parseAbiItem("event SubscriptionFulfilled(uint32 indexed id, address indexed node)");
+/** Refusals that depend on which second the chain's next block has: worth asking again a little later. */
+const TIMING_ERRORS = new Set(["SubscriptionNotActive", "IntervalMismatch"]);
+const MAX_TIMING_RETRIES = 10;
+const TIMING_RETRY_MS = 1_000;
+/** Receipt checks without a new block, while transactions are in flight. */
+const RECEIPT_RECHECK_MS = 1_000;
 /** Widest eth_getLogs range asked for at once (after an outage the node catches up in steps). */
 const MAX_LOG_RANGE = 1_000n;
 
@@ -138,6 +151,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     | {
         ctx: ChainContext;
         wallet: Wallet & { transactions: ReturnType<typeof createTransactionManager> };
+        batch: BatchReads;
         paymentWallet: PaymentWallet;
       }
     | undefined;
@@ -145,9 +159,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let lastLogBlock: bigint | null = null;
   let balance: bigint | null = null;
   let balanceAt = 0;
+  let lastReceiptCheck = 0;
   let lastError: string | undefined;
   let failedDeliveries = 0;
-  let runSignal: AbortSignal | undefined;
 
   const nowS = () => clock() / 1000;
   const ownerKey = (owner: string) => owner.toLowerCase();
@@ -180,7 +194,12 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       wallet,
       walletChecker: ctx.walletChecker,
     });
-    attached = { ctx, wallet, paymentWallet };
+    attached = {
+      ctx,
+      wallet,
+      paymentWallet,
+      batch: createBatchReads(ctx.rpc.client, ctx.coordinator.address),
+    };
   }
 
   function intervalState(t: Tracked, interval: number): IntervalState {
@@ -235,11 +254,15 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     });
   }
 
-  /** This node is finished with the interval; a callback or a last interval means finished with the subscription. */
+  /**
+   * This node is finished with the interval. A callback (always interval 1) or a delegated one (the Listener
+   * relays it once created on-chain) is then finished with; a recurring subscription stays tracked, at no RPC
+   * cost, until its next interval or until it expires (`Subscription expired`, as the reference logs it).
+   */
   function finishInterval(t: Tracked, interval: number, why: string): void {
     const state = intervalState(t, interval);
     state.phase = "done";
-    if (t.delegated || t.sub.isCallback || interval >= t.sub.frequency) stopTracking(t, why, { interval });
+    if (t.delegated || t.sub.isCallback) stopTracking(t, why, { interval });
   }
 
   async function onOutcome(t: Tracked, interval: number, sent: SentTx, outcome: TxOutcome): Promise<void> {
@@ -263,7 +286,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     if (state.attempts >= MAX_ATTEMPTS) {
       failedDeliveries++;
       log.error("Subscription has exceeded the maximum number of attempts", {
-        id: t.sub.id,
+        // A delegated subscription has no id until created; name the one it would get (Ritual's tests do).
+        id: t.delegated ? await predictedId(t) : t.sub.id,
         interval,
         tx_hash: outcome.hash,
         attempts: state.attempts,
@@ -273,6 +297,21 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return;
     }
     state.phase = "ready";
+  }
+
+  /** The id a delegated subscription has or would get on-chain: delegateCreatedIds, else id(). */
+  async function predictedId(t: Tracked): Promise<number> {
+    const msg = t.delegated?.msg;
+    if (!attached || !msg) return t.sub.id;
+    try {
+      const created = await attached.ctx.coordinator.delegateCreatedId(
+        getAddress(msg.subscription.owner),
+        msg.signature.nonce,
+      );
+      return created !== 0 ? created : (await attached.ctx.coordinator.headSubscriptionId()) + 1;
+    } catch {
+      return t.sub.id;
+    }
   }
 
   /** The decoded reason of a mined revert, by replaying its call on the state its block started from. */
@@ -334,11 +373,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         void result.tx.outcome.then((outcome) => onOutcome(t, interval, result.tx, outcome));
         return;
       }
-      case "refused":
+      case "refused": {
+        const name = result.revert.infernet?.name ?? "";
+        if (TIMING_ERRORS.has(name) && state.retries < MAX_TIMING_RETRIES) {
+          // The local clock and the chain's disagree at a boundary (activeAt, a new period): ask again shortly
+          // rather than give up the interval. Logged once per interval; a cancellation ends it via its event.
+          if (state.retries === 0) logRefusal(t, interval, result);
+          state.retries++;
+          state.phase = "unchecked";
+          state.notBefore = clock() + TIMING_RETRY_MS;
+          return;
+        }
         failedDeliveries++;
         logRefusal(t, interval, result);
         finishInterval(t, interval, `refused: ${result.revert.reason}`);
         return;
+      }
       case "container-failed": {
         failedDeliveries++;
         state.containerFailures++;
@@ -403,14 +453,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   async function checkDue(ctx: ChainContext, due: Array<{ t: Tracked; interval: number }>): Promise<void> {
     if (!attached) return;
     const onchain = due.filter(({ t }) => !t.delegated);
-    const counts =
+    // Two reads for all of them, at one block: redundancy counts (Reader) and this node's responses (Multicall3
+    // where the chain has it).
+    const block =
+      onchain.length === 0 ? 0n : (lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 })));
+    const pairs = onchain.map(({ t, interval }) => ({ id: t.sub.id, interval }));
+    const [counts, responded] =
       onchain.length === 0
-        ? []
-        : await ctx.reader.readRedundancyCountBatch(
-            onchain.map(({ t }) => t.sub.id),
-            onchain.map(({ interval }) => interval),
-            lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 })),
-          );
+        ? [[], []]
+        : await Promise.all([
+            ctx.reader.readRedundancyCountBatch(
+              pairs.map((p) => p.id),
+              pairs.map((p) => p.interval),
+              block,
+            ),
+            attached.batch.nodeResponded(pairs, attached.wallet.address, block),
+          ]);
     const now = nowS();
     for (const [i, { t, interval }] of onchain.entries()) {
       const count = counts[i] ?? 0;
@@ -424,10 +482,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         }
         continue;
       }
-      if (
-        t.sub.hasReplied(interval) ||
-        (await ctx.coordinator.nodeResponded(t.sub.id, interval, attached.wallet.address))
-      ) {
+      const replied = t.sub.hasReplied(interval) || responded[i] === true;
+      if (replied) {
         t.sub.markReplied(interval);
         log.info("Node has already responded for this interval", { id: t.sub.id, interval });
         finishInterval(t, interval, "already responded");
@@ -546,12 +602,22 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     const head = deps.head();
     if (head !== null && (lastHead === null || head > lastHead)) {
       await wallet.transactions.onBlock(head);
+      lastReceiptCheck = clock();
       await scanEvents(ctx, head);
       lastHead = head;
       if (clock() - balanceAt > 60_000) {
         balanceAt = clock();
         balance = await ctx.rpc.client.getBalance({ address: wallet.address }).catch(() => balance);
       }
+    } else if (
+      lastHead !== null &&
+      wallet.transactions.stats().pending > 0 &&
+      clock() - lastReceiptCheck >= RECEIPT_RECHECK_MS
+    ) {
+      // No new block, but transactions in flight: one may have been mined in the block seen just before it was
+      // registered, and a dev chain (automine) makes no further block. Look again on a timer.
+      lastReceiptCheck = clock();
+      await wallet.transactions.onBlock(lastHead);
     }
 
     const now = nowS();
@@ -602,12 +668,23 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
   }
 
+  /** Verifies delegated subscriptions handed in since the last tick (one at a time: no double verification). */
   async function verifyPending(signal: AbortSignal): Promise<void> {
     if (!attached) return;
     for (const t of [...tracked.values()]) {
       if (signal.aborted) return;
-      if (!t.delegated || t.delegated.verified) continue;
-      await verifyDelegated(attached.ctx, t);
+      const d = t.delegated;
+      if (!d || d.verified || d.retryAt > clock()) continue;
+      try {
+        await verifyDelegated(attached.ctx, t);
+      } catch (error) {
+        d.retryAt = clock() + 2_000;
+        log.warn("Could not verify delegated subscription yet", {
+          owner: d.msg.subscription.owner,
+          nonce: d.msg.signature.nonce,
+          error: rpcErrorText(error),
+        });
+      }
     }
   }
 
@@ -660,23 +737,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       tracked.set(key, {
         key,
         sub,
-        delegated: { msg, verified: false, receivedAt: clock() },
+        delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
         intervals: existing?.intervals ?? new Map(),
       });
+      // Verified on the processor's next tick (verifyPending), before anything is sent for it.
       log.info("Relayed delegated subscription", { owner: s.owner, nonce: msg.signature.nonce });
-      if (attached && runSignal && !runSignal.aborted) {
-        const t = tracked.get(key);
-        if (t)
-          void verifyDelegated(attached.ctx, t).catch((error) =>
-            log.warn("Could not verify delegated subscription yet", {
-              owner: s.owner,
-              error: describeError(error),
-            }),
-          );
-      }
     },
     async run(signal) {
-      runSignal = signal;
       let failures = 0;
       while (!signal.aborted) {
         try {

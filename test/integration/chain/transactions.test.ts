@@ -67,7 +67,7 @@ describe("transaction manager", () => {
     try {
       const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
       // The next blocks' base fee jumps far above what the transaction offers: it stays in the mempool.
-      await chain.rpc("anvil_setNextBlockBaseFeePerGas", ["0x" + (500n * 10n ** 9n).toString(16)]);
+      await chain.rpc("anvil_setNextBlockBaseFeePerGas", [`0x${(500n * 10n ** 9n).toString(16)}`]);
       await mineAndCheck(txs, 3);
       expect(txs.stats().replaced).toBe(1);
       await mineAndCheck(txs, 1);

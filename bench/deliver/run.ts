@@ -1,0 +1,237 @@
+// Delivery benchmark on anvil with 1-second blocks (test SDK contracts), the real chain service + Processor +
+// Orchestrator in one process, and an Infernet-compliant container served over HTTP on loopback (the echo
+// container's on-chain reply, in process, so Docker start-up does not count).
+//
+// A. 200 callback subscriptions created in one block: blocks and seconds until every one is delivered.
+//    Baseline in the same run: the same 200 deliveries sent straight from a script (viem, consecutive nonces,
+//    no simulation, no container): the chain's own floor.
+// B. 1,000 recurring subscriptions tracked but not due for an hour: JSON-RPC requests per block over 20 blocks.
+//    Baseline in the same run: the listener alone (chain service without the processor) over as many blocks.
+//
+//   bun run bench/deliver/run.ts [--count 200] [--idle 1000] [--blocks 20]
+import { parseArgs } from "node:util";
+import * as v from "valibot";
+import { encodeAbiParameters, encodeFunctionData, keccak256 } from "viem";
+import { coordinatorAbi } from "../../src/chain/abi/coordinator.ts";
+import { createContainerLookup } from "../../src/chain/container-lookup.ts";
+import { createProcessor } from "../../src/chain/processor.ts";
+import { type ChainService, createChainService } from "../../src/chain/service.ts";
+import { type Config, ConfigSchema } from "../../src/config/schema.ts";
+import { buildRuleTable } from "../../src/guardian/rules.ts";
+import { configureLogging, createLog } from "../../src/lib/log.ts";
+import { createOrchestrator } from "../../src/orchestration/orchestrator.ts";
+import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
+import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
+
+const { values } = parseArgs({
+  options: {
+    count: { type: "string", default: "200" },
+    idle: { type: "string", default: "1000" },
+    blocks: { type: "string", default: "20" },
+  },
+});
+const count = Number(values.count);
+const idleCount = Number(values.idle);
+const measureBlocks = Number(values.blocks);
+configureLogging({ consoleLevel: "warn", consoleFormat: "json" });
+
+// The container: answers /service_output with the five-key on-chain form around its input.
+const container = Bun.serve({
+  port: 0,
+  hostname: "127.0.0.1",
+  async fetch(req) {
+    const body = (await req.json()) as { data?: unknown };
+    const input = typeof body.data === "string" ? body.data : "";
+    return Response.json({
+      raw_input: input,
+      processed_input: "",
+      raw_output: encodeAbiParameters([{ type: "string" }], ["echo"]).slice(2),
+      processed_output: "",
+      proof: "",
+    });
+  },
+});
+const directory = {
+  statuses: () => [],
+  endpoint: (id: string) =>
+    id === "echo" ? { baseUrl: `http://127.0.0.1:${container.port}`, headers: {} } : undefined,
+};
+
+function configFor(chain: TestChain): Config {
+  return v.parse(ConfigSchema, {
+    manage_containers: false,
+    containers: [{ id: "echo" }],
+    chain: {
+      enabled: true,
+      rpc_url: chain.rpcUrl,
+      registry_address: chain.addresses.registry,
+      trail_head_blocks: 0,
+      wallet: { private_key: chain.accounts.node.privateKey },
+      snapshot_sync: { batch_size: 500, sleep: 0, sync_period: 0.5 },
+    },
+  });
+}
+
+interface RunningNode {
+  chain: ChainService;
+  stop(): Promise<void>;
+}
+
+async function startNode(config: Config, withProcessor: boolean): Promise<RunningNode> {
+  const lookup = createContainerLookup(config.containers.map((c) => c.id));
+  const orchestrator = createOrchestrator({
+    directory,
+    jobTimeoutMs: 30_000,
+    log: createLog("orchestrator"),
+  });
+  let chain: ChainService | undefined;
+  const processor = createProcessor({
+    config,
+    log: createLog("processor"),
+    rules: buildRuleTable(config.containers),
+    lookup: (hash) => lookup.lookupContainers(hash),
+    context: () => chain?.context(),
+    head: () => {
+      const head = chain?.listener()?.progress().head_block;
+      return head === null || head === undefined ? null : BigInt(head);
+    },
+    run: (job, signal) => orchestrator.run(job, signal),
+  });
+  const sink = withProcessor ? processor : { track() {} };
+  chain = createChainService({ config, log: createLog("chain"), sink, lookup });
+  const service = chain;
+  const controller = new AbortController();
+  await service.setup?.(controller.signal);
+  const runs = [
+    service.run?.(controller.signal),
+    withProcessor ? processor.run?.(controller.signal) : undefined,
+  ];
+  return {
+    chain: service,
+    async stop() {
+      controller.abort();
+      await Promise.all(runs);
+    },
+  };
+}
+
+async function blockNumber(chain: TestChain): Promise<bigint> {
+  return chain.publicClient.getBlockNumber({ cacheTime: 0 });
+}
+
+async function deliveredCount(chain: TestChain, firstId: number, lastId: number): Promise<number> {
+  let n = 0;
+  for (let id = firstId; id <= lastId; id++) {
+    const key = encodeAbiParameters([{ type: "uint32" }, { type: "uint32" }], [id, 1]);
+    const c = await read<number>(chain, {
+      contract: "EIP712Coordinator",
+      address: chain.addresses.coordinator,
+      functionName: "redundancyCount",
+      args: [keccak256(key)],
+    });
+    if (c > 0) n++;
+  }
+  return n;
+}
+
+async function waitAllDelivered(chain: TestChain, firstId: number, lastId: number, createdBlock: bigint) {
+  const t0 = performance.now();
+  for (;;) {
+    const done = await deliveredCount(chain, firstId, lastId);
+    if (done === lastId - firstId + 1) {
+      return {
+        blocks: Number((await blockNumber(chain)) - createdBlock),
+        seconds: (performance.now() - t0) / 1000,
+      };
+    }
+    if (performance.now() - t0 > 120_000) throw new Error(`only ${done} delivered after 120 s`);
+    await Bun.sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A. 200 callbacks in one block
+console.log(`A. ${count} callback subscriptions created in one block (1 s blocks)`);
+{
+  await using chain = await startChain({ blockTime: 1 });
+  const node = await startNode(configFor(chain), true);
+  const created = await createSubscriptions(chain, { count, containers: ["echo"] });
+  const createdBlock = await blockNumber(chain);
+  const result = await waitAllDelivered(chain, created.firstId, created.lastId, createdBlock);
+  const rpc = node.chain.rpc.stats();
+  await node.stop();
+  console.log(
+    `  node: all ${count} delivered ${result.blocks} blocks after the creating block, ${result.seconds.toFixed(1)} s; ${rpc.requests} RPC requests ${JSON.stringify(rpc.byMethod)}`,
+  );
+
+  // Baseline: the same deliveries straight from a script on a fresh chain.
+  await using bare = await startChain({ blockTime: 1 });
+  const again = await createSubscriptions(bare, { count, containers: ["echo"] });
+  const startBlock = await blockNumber(bare);
+  const wallet = bare.walletClient(bare.accounts.node);
+  let nonce = await bare.publicClient.getTransactionCount({
+    address: bare.accounts.node.address,
+    blockTag: "pending",
+  });
+  const t0 = performance.now();
+  const output = encodeAbiParameters(
+    [{ type: "bytes" }, { type: "bytes" }],
+    [encodeAbiParameters([{ type: "string" }], ["echo"]), "0x"],
+  );
+  for (let id = again.firstId; id <= again.lastId; id++) {
+    await wallet.sendTransaction({
+      to: bare.addresses.coordinator,
+      data: encodeFunctionData({
+        abi: coordinatorAbi,
+        functionName: "deliverCompute",
+        args: [id, 1, "0x", output, "0x", "0x0000000000000000000000000000000000000000"],
+      }),
+      gas: 400_000n,
+      nonce: nonce++,
+    });
+  }
+  const base = await waitAllDelivered(bare, again.firstId, again.lastId, startBlock);
+  console.log(
+    `  baseline (script sends the ${count} deliveries directly): ${base.blocks} blocks, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  console.log(`  node / baseline: ${(result.blocks / Math.max(1, base.blocks)).toFixed(2)}x blocks`);
+  console.log(
+    result.blocks <= 10 ? "  target (within 10 blocks): met" : "  target (within 10 blocks): MISSED",
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// B. RPC requests per block with 1,000 idle recurring subscriptions tracked
+console.log(`B. ${idleCount} recurring subscriptions, not due for an hour: RPC requests per block`);
+{
+  await using chain = await startChain({ blockTime: 1 });
+  await createSubscriptions(chain, { count: idleCount, containers: ["echo"], frequency: 10, period: 3600 });
+  const perBlock = async (withProcessor: boolean) => {
+    const node = await startNode(configFor(chain), withProcessor);
+    // Let the snapshot sync finish and the processor take everything over, then measure.
+    await Bun.sleep(3_000);
+    node.chain.rpc.resetCounters();
+    const from = await blockNumber(chain);
+    await Bun.sleep(measureBlocks * 1_000);
+    const to = await blockNumber(chain);
+    const stats = node.chain.rpc.stats();
+    await node.stop();
+    return {
+      perBlock: stats.requests / Number(to - from),
+      blocks: Number(to - from),
+      byMethod: stats.byMethod,
+    };
+  };
+  const listenerOnly = await perBlock(false);
+  const full = await perBlock(true);
+  console.log(
+    `  baseline (listener alone): ${listenerOnly.perBlock.toFixed(2)} requests/block over ${listenerOnly.blocks} blocks ${JSON.stringify(listenerOnly.byMethod)}`,
+  );
+  console.log(
+    `  node (listener + processor, ${idleCount} tracked): ${full.perBlock.toFixed(2)} requests/block over ${full.blocks} blocks ${JSON.stringify(full.byMethod)}`,
+  );
+  console.log(
+    full.perBlock <= 5 ? "  target (at most 5 per block): met" : "  target (at most 5 per block): MISSED",
+  );
+}
+container.stop(true);

@@ -1,0 +1,59 @@
+// Batched per-subscription reads the Reader has no function for (nodeResponded): one eth_call through
+// Multicall3 where the chain has it at its canonical address, plain calls in parallel where it does not (a bare
+// anvil, some private chains). Detected once per connection.
+import type { Address } from "viem";
+import { coordinatorAbi } from "./abi/coordinator.ts";
+import { nodeRespondedKey } from "./coordinator.ts";
+import type { ChainClient } from "./rpc.ts";
+
+/** Multicall3's address on nearly every EVM chain (same deployer, same nonce). */
+export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a173976CA11";
+/** Calldata per aggregate3 call, bytes: far above what one processor tick asks (viem's default is 1 KiB). */
+const MULTICALL_BATCH_BYTES = 256 * 1024;
+
+export interface BatchReads {
+  /** Whether Multicall3 is used (false until detected). */
+  readonly multicall: boolean;
+  /** nodeResponded(id, interval, node) for each pair, in order, at `blockNumber` (latest when omitted). */
+  nodeResponded(
+    pairs: ReadonlyArray<{ id: number; interval: number }>,
+    node: Address,
+    blockNumber?: bigint,
+  ): Promise<boolean[]>;
+}
+
+export function createBatchReads(client: ChainClient, coordinator: Address): BatchReads {
+  let multicall: boolean | undefined;
+  const detect = async (): Promise<boolean> => {
+    if (multicall === undefined) {
+      const code = await client.getCode({ address: MULTICALL3_ADDRESS });
+      multicall = code !== undefined && code !== "0x";
+    }
+    return multicall;
+  };
+  return {
+    get multicall() {
+      return multicall ?? false;
+    },
+    async nodeResponded(pairs, node, blockNumber) {
+      if (pairs.length === 0) return [];
+      const at = blockNumber === undefined ? {} : { blockNumber };
+      const calls = pairs.map(({ id, interval }) => ({
+        address: coordinator,
+        abi: coordinatorAbi,
+        functionName: "nodeResponded" as const,
+        args: [nodeRespondedKey(id, interval, node)] as const,
+      }));
+      if (await detect()) {
+        return client.multicall({
+          contracts: calls,
+          allowFailure: false,
+          multicallAddress: MULTICALL3_ADDRESS,
+          batchSize: MULTICALL_BATCH_BYTES,
+          ...at,
+        });
+      }
+      return Promise.all(calls.map((call) => client.readContract({ ...call, ...at })));
+    },
+  };
+}
