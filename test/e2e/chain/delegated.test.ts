@@ -3,16 +3,19 @@
 // raw body text), delivered with deliverComputeDelegatee: Ritual's test_delegate_subscription cases, plus a
 // forged signature that must cost the node nothing.
 import { describe, expect, test } from "bun:test";
-import type { Address } from "viem";
+import { type Address, zeroAddress } from "viem";
+import { PROTOCOL_FEE_BPS } from "../../fixtures/anvil.ts";
 import {
+  balanceOf,
   delegatedSubscription,
   delegateKey,
   latestTimestamp,
   read,
   type SubscriptionStruct,
+  setupWallet,
   write,
 } from "../../fixtures/chain-helpers.ts";
-import { aboutSubscription, useChainNode } from "../../fixtures/chain-node.ts";
+import { aboutSubscription, ONE_ETHER, useChainNode } from "../../fixtures/chain-node.ts";
 import {
   decodeEchoOutput,
   echoInput,
@@ -41,7 +44,12 @@ async function postDelegated(body: string): Promise<{ status: number; json: unkn
 
 /** Signs and sends a delegated subscription for the echo container with data {input: abi.encode(input, "")}. */
 async function requestDelegated(
-  p: Partial<Pick<SubscriptionStruct, "period" | "frequency" | "redundancy" | "activeAt">> & {
+  p: Partial<
+    Pick<
+      SubscriptionStruct,
+      "period" | "frequency" | "redundancy" | "activeAt" | "paymentAmount" | "paymentToken" | "wallet"
+    >
+  > & {
     input?: string;
     signer?: typeof ctx.chain.accounts.other;
   } = {},
@@ -52,12 +60,13 @@ async function requestDelegated(
   reply: { status: number; json: unknown };
 }> {
   const { chain, node } = ctx;
+  const { input, signer, ...fields } = p;
   const sub = await delegatedSubscription(chain, {
     containers: node.containers.echo,
-    period: p.period ?? 4,
-    frequency: p.frequency ?? 1,
-    redundancy: p.redundancy ?? 1,
-    ...(p.activeAt !== undefined ? { activeAt: p.activeAt } : {}),
+    period: 4,
+    frequency: 1,
+    redundancy: 1,
+    ...fields,
   });
   const nonce = nextNonce++;
   const expiry = (await latestTimestamp(chain)) + 60;
@@ -65,8 +74,8 @@ async function requestDelegated(
     sub,
     nonce,
     expiry,
-    data: { input: echoInput(p.input ?? "hello") },
-    ...(p.signer ? { signer: p.signer } : {}),
+    data: { input: echoInput(input ?? "hello") },
+    ...(signer ? { signer } : {}),
   });
   return { nonce, sub, body, reply: await postDelegated(body) };
 }
@@ -85,6 +94,14 @@ async function createdId(owner: Address, nonce: number, timeoutMs = 60_000): Pro
       }),
     timeoutMs,
   );
+}
+
+/** Three blocks later, the node has sent nothing since its nonces were `before` (none mined, none pending). */
+async function expectNonceUnmoved(before: { latest: number; pending: number }): Promise<void> {
+  const { chain, node } = ctx;
+  const target = (await chain.publicClient.getBlockNumber()) + 3n;
+  await waitFor("3 more blocks", async () => (await chain.publicClient.getBlockNumber()) >= target);
+  expect(await nonces(chain, node.account.address)).toEqual(before);
 }
 
 describe("delegated subscriptions signed and sent as infernet_client 1.4.0 does", () => {
@@ -164,6 +181,59 @@ describe("delegated subscriptions signed and sent as infernet_client 1.4.0 does"
     expect(await waitForDeliveries(chain, recorders(chain).delegator, id)).toHaveLength(1);
   });
 
+  /** A consumer wallet for the delegator consumer: funded with `fund` of `token`, approved for `approve`. */
+  function delegatorWallet(token: Address, fund: bigint, approve: bigint | false): Promise<Address> {
+    const { chain } = ctx;
+    return setupWallet(chain, {
+      owner: chain.accounts.consumerOwner,
+      token,
+      fundAmount: fund,
+      ...(approve === false ? {} : { spender: chain.addresses.delegator, allowance: approve }),
+    });
+  }
+
+  test.each([
+    ["ETH", false],
+    ["an ERC-20", true],
+  ] as const)(
+    "paid in %s: delivered, the wallet pays, the node's wallet gets 90%%",
+    async (_label, erc20) => {
+      const { chain, node } = ctx;
+      const token = erc20 ? chain.addresses.token : zeroAddress;
+      const payment = ONE_ETHER / 10n;
+      const wallet = await delegatorWallet(token, ONE_ETHER, ONE_ETHER);
+      const before = await balanceOf(chain, node.paymentAddress, token);
+      const { nonce, sub } = await requestDelegated({ paymentAmount: payment, paymentToken: token, wallet });
+      const id = await createdId(sub.owner, nonce);
+      const [delivery] = await waitForDeliveries(chain, recorders(chain).delegator, id);
+      expect(decodeEchoOutput(delivery?.output ?? "0x")).toBe("hello");
+      expect(await balanceOf(chain, wallet, token)).toBe(ONE_ETHER - payment);
+      const cut = (payment * 2n * BigInt(PROTOCOL_FEE_BPS)) / 10_000n;
+      expect((await balanceOf(chain, node.paymentAddress, token)) - before).toBe(payment - cut);
+    },
+  );
+
+  test("paid, wallet not approved: `insufficient allowance`, nothing sent", async () => {
+    const { chain, node } = ctx;
+    const wallet = await delegatorWallet(zeroAddress, ONE_ETHER, false);
+    const mark = node.logs.mark();
+    const before = await nonces(chain, node.account.address);
+    await requestDelegated({ paymentAmount: ONE_ETHER / 10n, paymentToken: zeroAddress, wallet });
+    await node.logs.waitFor(/.*insufficient allowance.*/, { from: mark });
+    await expectNonceUnmoved(before);
+  });
+
+  test("paid, wallet short of funds (approved 4×): `insufficient balance`, nothing sent", async () => {
+    const { chain, node } = ctx;
+    const payment = ONE_ETHER / 10n;
+    const wallet = await delegatorWallet(zeroAddress, payment / 2n, 4n * payment);
+    const mark = node.logs.mark();
+    const before = await nonces(chain, node.account.address);
+    await requestDelegated({ paymentAmount: payment, paymentToken: zeroAddress, wallet });
+    await node.logs.waitFor(/.*insufficient balance.*/, { from: mark });
+    await expectNonceUnmoved(before);
+  });
+
   test("forged signature (not the owner's signer): refused and logged, no transaction at all", async () => {
     const { chain, node } = ctx;
     const mark = node.logs.mark();
@@ -171,10 +241,7 @@ describe("delegated subscriptions signed and sent as infernet_client 1.4.0 does"
     const { nonce, sub, reply } = await requestDelegated({ signer: chain.accounts.other });
     expect(reply.status).toBeLessThan(500);
     await node.logs.waitFor("Subscription signer mismatch", { from: mark });
-    // A few blocks later: the node's nonce has not moved and nothing was created.
-    const target = (await chain.publicClient.getBlockNumber()) + 3n;
-    await waitFor("3 more blocks", async () => (await chain.publicClient.getBlockNumber()) >= target);
-    expect(await nonces(chain, node.account.address)).toEqual(before);
+    await expectNonceUnmoved(before);
     expect(
       await read<number>(chain, {
         contract: "EIP712Coordinator",
