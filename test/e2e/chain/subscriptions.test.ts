@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { type Hex, hexToString, zeroAddress } from "viem";
 import {
   cancelSubscription,
+  containerIdOf,
   createSubscription,
   decodeEvents,
   expectedContainerInputs,
@@ -81,6 +82,26 @@ describe("recurring and cancelled subscriptions", () => {
       expect(node.logs.matching(`"msg":"Sent tx".*"id":${id},"interval":${interval},`, mark)).toHaveLength(1);
     }
   }, 150_000);
+
+  test("lazy: the output goes to the Inbox, the consumer gets the pointer", async () => {
+    const { chain, node } = ctx;
+    const { id } = await createSubscription(chain, { containers: node.containers.echo, lazy: true });
+    const [delivery] = await waitForDeliveries(chain, recorders(chain).subscription, id);
+    expect(delivery).toMatchObject({
+      input: "0x",
+      output: "0x",
+      proof: "0x",
+      containerId: containerIdOf(node.containers.echo),
+    });
+    const item = await read<{ subscriptionId: number; interval: number; output: Hex }>(chain, {
+      contract: "Inbox",
+      address: chain.addresses.inbox,
+      functionName: "read",
+      args: [delivery?.containerId, node.account.address, delivery?.index],
+    });
+    expect(item).toMatchObject({ subscriptionId: id, interval: 1 });
+    expect(echoedInput(item.output)).toBe(expectedContainerInputs(id, 1).slice(2));
+  });
 
   test("cancelled mid-way: `subscription cancelled` logged, no transaction after the cancellation", async () => {
     const { chain, node } = ctx;

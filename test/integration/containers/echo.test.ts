@@ -1,6 +1,5 @@
 // The example infernet-echo container speaks the container protocol and obeys the controls in the job data.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { encodeAbiParameters } from "viem";
 import { createLog } from "../../../src/lib/log.ts";
 import { createContainers } from "../../../src/orchestration/docker/containers.ts";
 import type { ContainerService } from "../../../src/orchestration/docker/remote.ts";
@@ -68,22 +67,6 @@ describe("infernet-echo", () => {
     expect(Buffer.from(out.raw_output ?? "", "hex").toString()).toBe('{"echo":"0xabcd"}');
     expect(out.proof).toMatch(/^[0-9a-f]+$/);
     for (const value of Object.values(out)) expect(value).not.toStartWith("0x");
-  });
-
-  test("behavior: abi.encode(string input, string proof) on-chain is answered as Ritual's echo service", async () => {
-    const pair = encodeAbiParameters([{ type: "string" }, { type: "string" }], ["hello", "trust me"]);
-    const expected = (proof: boolean) => ({
-      raw_input: pair.slice(2),
-      processed_input: "",
-      raw_output: encodeAbiParameters([{ type: "string" }], ["hello"]).slice(2),
-      processed_output: "",
-      proof: proof ? encodeAbiParameters([{ type: "string" }], ["trust me"]).slice(2) : "",
-    });
-    const onchain = await job({ source: 0, destination: 0, data: pair.slice(2), requires_proof: true });
-    expect(await onchain.json()).toEqual(expected(true));
-    // A delegated subscription's data: an object whose `input` is that hex.
-    const delegated = await job({ source: 1, destination: 0, data: { input: pair }, requires_proof: false });
-    expect(await delegated.json()).toEqual(expected(false));
   });
 
   test("behavior: streaming destination sends the chunks in order", async () => {
