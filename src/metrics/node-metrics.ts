@@ -1,0 +1,129 @@
+// The node's Prometheus metrics: what the working parts report as it happens (HTTP requests, job and
+// container-call durations, Guardian rejections, store operation latency), kept in prom-client counters and
+// histograms for the process's life, plus the state read at scrape time (snapshot.ts). The parts see only
+// the observer interfaces of shared/observe.ts; this module is the one place that knows prom-client.
+import { Counter, Histogram, Registry } from "prom-client";
+import type { ServiceHealth } from "../lib/service.ts";
+import type { JobCounters } from "../orchestration/orchestrator.ts";
+import type { ContainerStatus } from "../shared/containers.ts";
+import type { HttpObserver, JobKind, JobObserver, StoreObserver } from "../shared/observe.ts";
+import { snapshotRegistry } from "./snapshot.ts";
+
+export interface MetricsSources {
+  version: string;
+  compatVersion: string;
+  health(): Record<string, ServiceHealth>;
+  pending(): { offchain: number; onchain: number };
+  counters(): JobCounters;
+  containers(): ContainerStatus[];
+}
+
+export interface NodeMetrics extends HttpObserver, JobObserver, StoreObserver {
+  /** The exposition, Prometheus text format 0.0.4. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+// Bucket bounds in seconds. HTTP: most replies are served from memory in well under a millisecond, the
+// slow tail is job submission under store pressure. Jobs and container calls: model inference, up to the
+// default job_timeout (180 s). Store: SQLite and local Redis answer in microseconds to milliseconds.
+const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const JOB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300];
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
+
+const outcome = (ok: boolean) => (ok ? "success" : "failed");
+
+export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const httpRequests = new Counter({
+    name: "infernet_http_requests_total",
+    help: "HTTP requests answered, by route, method and status.",
+    labelNames: ["route", "method", "status"],
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: "infernet_http_request_duration_seconds",
+    help: "Time to the response headers (a stream's body may go on), by route and method.",
+    labelNames: ["route", "method"],
+    buckets: HTTP_BUCKETS,
+    registers,
+  });
+  const jobDuration = new Histogram({
+    name: "infernet_job_duration_seconds",
+    help: "Wall time of a job's whole container pipeline, by kind and outcome.",
+    labelNames: ["kind", "status"],
+    buckets: JOB_BUCKETS,
+    registers,
+  });
+  const callDuration = new Histogram({
+    name: "infernet_container_call_duration_seconds",
+    help: "Wall time of one container call, by container and outcome.",
+    labelNames: ["container", "status"],
+    buckets: JOB_BUCKETS,
+    registers,
+  });
+  const rejections = new Counter({
+    name: "infernet_guardian_rejections_total",
+    help: "Requests the Guardian refused, by kind (offchain, delegated) and reason (the error string).",
+    labelNames: ["kind", "reason"],
+    registers,
+  });
+  const storeDuration = new Histogram({
+    name: "infernet_store_operation_duration_seconds",
+    help: "Job store operations as the caller waits for them, by operation and outcome.",
+    labelNames: ["op", "status"],
+    buckets: STORE_BUCKETS,
+    registers,
+  });
+
+  // The HTTP pair is on the hottest path (every job submit and poll): label children are looked up once per
+  // distinct label set instead of hashing a labels object on every request.
+  const httpChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
+  const httpChild = (route: string, method: string, status: number) => {
+    const key = `${route} ${method} ${status}`;
+    let child = httpChildren.get(key);
+    if (!child) {
+      child = {
+        count: httpRequests.labels(route, method, String(status)),
+        time: httpDuration.labels(route, method),
+      };
+      httpChildren.set(key, child);
+    }
+    return child;
+  };
+
+  return {
+    contentType: registry.contentType,
+    http(route, method, status, seconds) {
+      const child = httpChild(route, method, status);
+      child.count.inc();
+      child.time.observe(seconds);
+    },
+    guardianRejection(kind, reason) {
+      rejections.inc({ kind, reason });
+    },
+    containerCall(container, ok, seconds) {
+      callDuration.observe({ container, status: outcome(ok) }, seconds);
+    },
+    job(kind: JobKind, ok, seconds) {
+      jobDuration.observe({ kind, status: outcome(ok) }, seconds);
+    },
+    storeOp(op, ok, seconds) {
+      storeDuration.observe({ op, status: outcome(ok) }, seconds);
+    },
+    async render() {
+      const snapshot = snapshotRegistry({
+        version: sources.version,
+        compatVersion: sources.compatVersion,
+        health: sources.health(),
+        pending: sources.pending(),
+        counters: sources.counters(),
+        containers: sources.containers(),
+        uptimeSeconds: process.uptime(),
+        residentBytes: process.memoryUsage.rss(),
+      });
+      return Registry.merge([snapshot, registry]).metrics();
+    },
+  };
+}
