@@ -39,7 +39,7 @@ export interface ForwardStats {
 export interface ForwardClient {
   /** Queues one record under `tag`; returns at once, never throws. */
   emit(tag: string, record: Record<string, unknown>): void;
-  /** Sends what is queued, waiting at most `timeoutMs` (retry backoff skipped); true when all was sent. */
+  /** One attempt to send what is queued (backoff skipped), at most `timeoutMs`; true when all was sent. */
   flush(timeoutMs: number): Promise<boolean>;
   /** Drops the connection and whatever is still queued (counted as dropped). */
   close(): void;
@@ -183,18 +183,9 @@ export function createForwardClient(options: ForwardClientOptions): ForwardClien
       void pump();
     },
     async flush(timeoutMs) {
+      // One attempt now, whatever the backoff says; a receiver that refuses it will not take it a moment later.
       const timer = new AbortController();
-      await Promise.race([
-        (async () => {
-          // One forced attempt, then whatever retry the backoff allows inside the bound.
-          await pump(true);
-          while (queue.length > 0 && !timer.signal.aborted) {
-            await sleep(Math.max(50, nextAttemptAt - Date.now()), timer.signal);
-            await pump(true);
-          }
-        })(),
-        sleep(timeoutMs, timer.signal),
-      ]);
+      await Promise.race([pump(true), sleep(timeoutMs, timer.signal)]);
       timer.abort();
       return queue.length === 0;
     },
