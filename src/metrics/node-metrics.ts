@@ -36,46 +36,45 @@ const outcome = (ok: boolean) => (ok ? "success" : "failed");
 export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   const registry = new Registry();
   const registers = [registry];
-  const httpRequests = new Counter({
-    name: "infernet_http_requests_total",
-    help: "HTTP requests answered, by route, method and status.",
-    labelNames: ["route", "method", "status"],
-    registers,
-  });
-  const httpDuration = new Histogram({
-    name: "infernet_http_request_duration_seconds",
-    help: "Time to the response headers (a stream's body may go on), by route and method.",
-    labelNames: ["route", "method"],
-    buckets: HTTP_BUCKETS,
-    registers,
-  });
-  const jobDuration = new Histogram({
-    name: "infernet_job_duration_seconds",
-    help: "Wall time of a job's whole container pipeline, by kind and outcome.",
-    labelNames: ["kind", "status"],
-    buckets: JOB_BUCKETS,
-    registers,
-  });
-  const callDuration = new Histogram({
-    name: "infernet_container_call_duration_seconds",
-    help: "Wall time of one container call, by container and outcome.",
-    labelNames: ["container", "status"],
-    buckets: JOB_BUCKETS,
-    registers,
-  });
-  const rejections = new Counter({
-    name: "infernet_guardian_rejections_total",
-    help: "Requests the Guardian refused, by kind (offchain, delegated) and reason (the error string).",
-    labelNames: ["kind", "reason"],
-    registers,
-  });
-  const storeDuration = new Histogram({
-    name: "infernet_store_operation_duration_seconds",
-    help: "Job store operations as the caller waits for them, by operation and outcome.",
-    labelNames: ["op", "status"],
-    buckets: STORE_BUCKETS,
-    registers,
-  });
+  const counter = (name: string, help: string, labelNames: string[]) =>
+    new Counter({ name, help, labelNames, registers });
+  const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
+    new Histogram({ name, help, labelNames, buckets, registers });
+
+  const httpRequests = counter(
+    "infernet_http_requests_total",
+    "HTTP requests answered, by route, method and status.",
+    ["route", "method", "status"],
+  );
+  const httpDuration = histogram(
+    "infernet_http_request_duration_seconds",
+    "Time to the response headers (a stream's body may go on), by route and method.",
+    ["route", "method"],
+    HTTP_BUCKETS,
+  );
+  const jobDuration = histogram(
+    "infernet_job_duration_seconds",
+    "Wall time of a job's whole container pipeline, by kind and outcome.",
+    ["kind", "status"],
+    JOB_BUCKETS,
+  );
+  const callDuration = histogram(
+    "infernet_container_call_duration_seconds",
+    "Wall time of one container call, by container and outcome.",
+    ["container", "status"],
+    JOB_BUCKETS,
+  );
+  const rejections = counter(
+    "infernet_guardian_rejections_total",
+    "Requests the Guardian refused, by kind (offchain, delegated) and reason (the error string).",
+    ["kind", "reason"],
+  );
+  const storeDuration = histogram(
+    "infernet_store_operation_duration_seconds",
+    "Job store operations as the caller waits for them, by operation and outcome.",
+    ["op", "status"],
+    STORE_BUCKETS,
+  );
 
   // The HTTP pair is on the hottest path (every job submit and poll): label children are looked up once per
   // distinct label set instead of hashing a labels object on every request.

@@ -4,30 +4,14 @@ import { join } from "node:path";
 import { createNodeMetrics } from "../../../src/metrics/node-metrics.ts";
 import { repoRoot } from "../../fixtures/binary.ts";
 import { parseExposition } from "../../fixtures/prometheus.ts";
+import { FULL_HEALTH } from "./fixtures.ts";
 
 /** Every family, with each optional source present (chain, processor, stats) and each histogram observed. */
 async function exportedNames(): Promise<Set<string>> {
   const metrics = createNodeMetrics({
     version: "0.1.0",
     compatVersion: "1.4.0",
-    health: () => ({
-      rest: { ok: true },
-      chain: {
-        ok: true,
-        rpc: { byMethod: { eth_call: 1 }, failures: 0, exhausted: 0, failovers: 0 },
-        sync: { head_block: 2, last_synced_block: 1, head_sub_id: 1, last_sub_id: 1, relayed: 1, ignored: 0 },
-      },
-      processor: {
-        ok: true,
-        tracked: 1,
-        delegated: 0,
-        pending_txs: 0,
-        deliveries: { sent: 1, confirmed: 1, reverted: 0, replaced: 0, failed: 0 },
-        nonce: 1,
-        balance_wei: "1",
-      },
-      stats: { ok: true, records: { sent: 1, dropped: 0 }, queued: 0 },
-    }),
+    health: () => ({ rest: { ok: true }, ...FULL_HEALTH }),
     pending: () => ({ offchain: 0, onchain: 0 }),
     counters: () => ({
       jobs: { offchain: { success: 1, failed: 0 }, onchain: { success: 0, failed: 0 } },

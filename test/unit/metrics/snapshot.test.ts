@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createNodeMetrics, type MetricsSources } from "../../../src/metrics/node-metrics.ts";
 import { snapshotRegistry } from "../../../src/metrics/snapshot.ts";
 import { histogramCount, parseExposition, sampleValue } from "../../fixtures/prometheus.ts";
+import { FULL_HEALTH } from "./fixtures.ts";
 
 const base = {
   version: "0.1.0",
@@ -49,30 +50,7 @@ describe("snapshot metrics", () => {
   });
 
   test("behavior: chain sync and lag, RPC counters, processor deliveries and stats records", async () => {
-    const m = await render({
-      chain: {
-        ok: true,
-        rpc: { byMethod: { eth_call: 7, eth_blockNumber: 3 }, failures: 1, exhausted: 0, failovers: 0 },
-        sync: {
-          head_block: 120,
-          last_synced_block: 117,
-          head_sub_id: 40,
-          last_sub_id: 40,
-          relayed: 30,
-          ignored: 10,
-        },
-      },
-      processor: {
-        ok: true,
-        tracked: 30,
-        delegated: 2,
-        pending_txs: 1,
-        deliveries: { sent: 9, confirmed: 7, reverted: 1, replaced: 1, failed: 0 },
-        nonce: 12,
-        balance_wei: "1000000000000000000",
-      },
-      stats: { ok: true, records: { sent: 4, dropped: 1 }, queued: 0 },
-    });
+    const m = await render(FULL_HEALTH);
     expect(sampleValue(m, "infernet_rpc_requests_total", { method: "eth_call" })).toBe(7);
     expect(sampleValue(m, "infernet_rpc_errors_total", { method: "all" })).toBe(1);
     expect(sampleValue(m, "infernet_chain_synced_block")).toBe(117);

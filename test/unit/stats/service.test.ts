@@ -1,8 +1,9 @@
 // The Metric Sender as a Service: records at boot, on its intervals and at shutdown, against a real receiver.
 import { describe, expect, test } from "bun:test";
+import type { Config } from "../../../src/config/schema.ts";
 import { createLog } from "../../../src/lib/log.ts";
 import type { JobCounters } from "../../../src/orchestration/orchestrator.ts";
-import { createStatsService, LIVE_TAG, NODE_TAG } from "../../../src/stats/service.ts";
+import { createStatsService, LIVE_TAG, NODE_TAG, type StatsServiceDeps } from "../../../src/stats/service.ts";
 import { startFluentReceiver } from "../../fixtures/fluent.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { makeConfig } from "../server/fixtures.ts";
@@ -12,6 +13,21 @@ function counters(success: number): JobCounters {
     jobs: { offchain: { success, failed: 1 }, onchain: { success: 0, failed: 0 } },
     containers: { echo: { success, failed: 1 } },
   };
+}
+
+/** The service with this config; chain id, counters and pending counts as given (defaults: none, zero). */
+function statsService(config: Config, overrides: Partial<StatsServiceDeps> = {}) {
+  return createStatsService({
+    config,
+    log: createLog("stats"),
+    version: "0.1.0",
+    compatVersion: "1.4.0",
+    address: null,
+    chainId: () => null,
+    counters: () => counters(0),
+    pending: () => ({ offchain: 0, onchain: 0 }),
+    ...overrides,
+  });
 }
 
 describe("stats service", () => {
@@ -26,12 +42,7 @@ describe("stats service", () => {
       server: { port: 4321 },
     });
     let totals = counters(2);
-    const service = createStatsService({
-      config,
-      log: createLog("stats"),
-      version: "0.1.0",
-      compatVersion: "1.4.0",
-      address: null,
+    const service = statsService(config, {
       chainId: () => 31337,
       counters: () => totals,
       pending: () => ({ offchain: 3, onchain: 1 }),
@@ -96,16 +107,7 @@ describe("stats service", () => {
       forward_stats: true,
       stats: { host: "127.0.0.1", port: 1, live_interval: 0.1 },
     });
-    const service = createStatsService({
-      config,
-      log: createLog("stats"),
-      version: "0.1.0",
-      compatVersion: "1.4.0",
-      address: null,
-      chainId: () => null,
-      counters: () => counters(0),
-      pending: () => ({ offchain: 0, onchain: 0 }),
-    });
+    const service = statsService(config);
     const controller = new AbortController();
     const running = service.run?.(controller.signal);
     await waitFor("the failure in health", () => service.health?.().ok === false);
