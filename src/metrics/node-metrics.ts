@@ -7,6 +7,7 @@ import type { ServiceHealth } from "../lib/service.ts";
 import type { JobCounters } from "../orchestration/orchestrator.ts";
 import type { ContainerStatus } from "../shared/containers.ts";
 import type { HttpObserver, JobKind, JobObserver, StoreObserver } from "../shared/observe.ts";
+import { createHttpMetrics } from "./http.ts";
 import { snapshotRegistry } from "./snapshot.ts";
 
 export interface MetricsSources {
@@ -24,10 +25,8 @@ export interface NodeMetrics extends HttpObserver, JobObserver, StoreObserver {
   readonly contentType: string;
 }
 
-// Bucket bounds in seconds. HTTP: most replies are served from memory in well under a millisecond, the
-// slow tail is job submission under store pressure. Jobs and container calls: model inference, up to the
-// default job_timeout (180 s). Store: SQLite and local Redis answer in microseconds to milliseconds.
-const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Bucket bounds in seconds. Jobs and container calls: model inference, up to the default job_timeout
+// (180 s). Store: SQLite and local Redis answer in microseconds to milliseconds. HTTP: see http.ts.
 const JOB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300];
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 
@@ -41,17 +40,7 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
   const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
     new Histogram({ name, help, labelNames, buckets, registers });
 
-  const httpRequests = counter(
-    "infernet_http_requests_total",
-    "HTTP requests answered, by route, method and status.",
-    ["route", "method", "status"],
-  );
-  const httpDuration = histogram(
-    "infernet_http_request_duration_seconds",
-    "Time to the response headers (a stream's body may go on), by route and method.",
-    ["route", "method"],
-    HTTP_BUCKETS,
-  );
+  const http = createHttpMetrics();
   const jobDuration = histogram(
     "infernet_job_duration_seconds",
     "Wall time of a job's whole container pipeline, by kind and outcome.",
@@ -76,29 +65,9 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
     STORE_BUCKETS,
   );
 
-  // The HTTP pair is on the hottest path (every job submit and poll): label children are looked up once per
-  // distinct label set instead of hashing a labels object on every request.
-  const httpChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
-  const httpChild = (route: string, method: string, status: number) => {
-    const key = `${route} ${method} ${status}`;
-    let child = httpChildren.get(key);
-    if (!child) {
-      child = {
-        count: httpRequests.labels(route, method, String(status)),
-        time: httpDuration.labels(route, method),
-      };
-      httpChildren.set(key, child);
-    }
-    return child;
-  };
-
   return {
     contentType: registry.contentType,
-    http(route, method, status, seconds) {
-      const child = httpChild(route, method, status);
-      child.count.inc();
-      child.time.observe(seconds);
-    },
+    http: http.observe,
     guardianRejection(kind, reason) {
       rejections.inc({ kind, reason });
     },
@@ -122,7 +91,8 @@ export function createNodeMetrics(sources: MetricsSources): NodeMetrics {
         uptimeSeconds: process.uptime(),
         residentBytes: process.memoryUsage.rss(),
       });
-      return Registry.merge([snapshot, registry]).metrics();
+      const text = await Registry.merge([snapshot, registry]).metrics();
+      return `${text}\n${http.text()}`;
     },
   };
 }
