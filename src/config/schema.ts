@@ -155,6 +155,18 @@ const ServerSchema = v.object({
   status_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
   max_body_bytes: v.optional(v.pipe(int(), positive("max_body_bytes")), 16 * 1024 * 1024),
   max_batch_jobs: v.optional(v.pipe(int(), positive("max_batch_jobs")), 1000),
+  // Who may scrape GET /metrics; null → loopback only (a scraper elsewhere is an explicit choice).
+  metrics_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
+});
+
+// The Metric Sender's fluent-bit sidecar (the reference hardcoded fluentbit:24224). Intervals in seconds.
+const StatsSchema = v.object({
+  host: v.optional(v.pipe(str(), v.trim(), v.minLength(1, "must not be empty")), "fluentbit"),
+  port: v.optional(port(), 24224),
+  node_interval: v.optional(v.pipe(float(), v.minValue(1, "node_interval must be at least 1 s")), 3600),
+  live_interval: v.optional(v.pipe(float(), v.minValue(0.1, "live_interval must be at least 0.1 s")), 60),
+  // Records kept while the receiver is unreachable; the oldest are dropped (and counted) beyond it.
+  max_queue: v.optional(v.pipe(int(), positive("max_queue")), 1000),
 });
 
 const DockerSchema = v.object({
@@ -199,6 +211,7 @@ export const ConfigSchema = v.object({
   chain: v.optional(ChainSchema, {}),
   docker: v.nullish(DockerSchema, null),
   forward_stats: v.optional(bool(), true),
+  stats: v.optional(StatsSchema, {}),
   log: v.optional(LogSchema, {}),
   manage_containers: v.optional(bool(), true),
   // Absent → the embedded store (our default); present → Redis with the reference's defaults.
