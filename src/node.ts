@@ -1,6 +1,7 @@
 // The composition root: builds every service from the config, in start-up order, and nothing else.
 // Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
 
+import { hostname } from "node:os";
 import { createContainerLookup } from "./chain/container-lookup.ts";
 import { nodeAddress } from "./chain/node-account.ts";
 import { createProcessor } from "./chain/processor.ts";
@@ -18,6 +19,7 @@ import type { ContainerDirectory } from "./shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
 import { createStatsService, SHUTDOWN_FLUSH_MS } from "./stats/service.ts";
 import { createJobStore } from "./store/create.ts";
+import { createRedisLease } from "./store/redis-lease.ts";
 import { timedStore } from "./store/timed.ts";
 import { COMPAT_VERSION, NODE_VERSION } from "./version.ts";
 
@@ -89,6 +91,22 @@ export function createNode(config: Config, log: Logger): NodeParts {
     // The processor and the chain service know each other: the service relays subscriptions to the processor,
     // and the processor reads the service's connection and the head its listener polls (no second poller).
     let chain: ChainService | undefined;
+    // Hot standby: with Redis, processes sharing this wallet hold a lease there and only the holder sends.
+    const lease = config.redis
+      ? createRedisLease({
+          redis: {
+            host: config.redis.host,
+            port: config.redis.port,
+            password: config.redis.password,
+            db: config.redis.db,
+          },
+          key: `${config.redis.key_prefix}chain-lease:${address.toLowerCase()}`,
+          owner: `${hostname()}:${config.server.port}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`,
+          ttlMs: config.chain.lease_ttl * 1000,
+          log: log.child({ component: "lease" }),
+        })
+      : undefined;
+    if (lease) services.push(lease);
     const processor = createProcessor({
       config,
       log: log.child({ component: "processor" }),
@@ -100,6 +118,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
         return head === null || head === undefined ? null : BigInt(head);
       },
       run: (job, signal) => orchestrator.run(job, signal),
+      ...(lease ? { lease } : {}),
     });
     chain = createChainService({ config, log: log.child({ component: "chain" }), sink: processor, lookup });
     services.push(chain, processor);

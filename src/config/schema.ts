@@ -139,6 +139,9 @@ const ChainSchema = v.object({
   rpc_fallback_urls: strList(),
   rpc_timeout: v.optional(v.pipe(float(), v.minValue(0.1, "rpc_timeout must be at least 0.1 s")), 30),
   rpc_max_retries: v.optional(v.pipe(int(), nonNegative("rpc_max_retries")), 5),
+  // Hot standby: with Redis configured, node processes sharing the wallet hold a lease in Redis; only the holder
+  // sends. A standby takes over at most this long after the holder stops renewing.
+  lease_ttl: v.optional(v.pipe(float(), v.minValue(1, "lease_ttl must be at least 1 s")), 15),
 });
 
 const RateLimitSchema = v.object({
