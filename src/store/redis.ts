@@ -10,11 +10,12 @@ import type { Service, ServiceHealth } from "../lib/service.ts";
 import { loop } from "../lib/service.ts";
 import { sleep } from "../lib/time.ts";
 import type { JobListFilter, JobResult, JobStore } from "../shared/jobs.ts";
+import { createDeadline } from "./deadline.ts";
 import { interruptedResult } from "./interrupted.ts";
 import { createLruClock } from "./lru-clock.ts";
 import type { StoreOptions } from "./options.ts";
 import { COUNT_PENDING, GET, LIST, OWN_PENDING, SET_DONE, SET_RUNNING } from "./redis-scripts.ts";
-import { createWriteQueue } from "./write-queue.ts";
+import { createWriteQueue, type WriteControl } from "./write-queue.ts";
 
 export interface RedisConnectionOptions {
   host: string;
@@ -26,7 +27,10 @@ export interface RedisConnectionOptions {
 
 export interface RedisStoreOptions extends StoreOptions {
   redis: RedisConnectionOptions;
-  /** setRunning/setDone wait this long for the write to land before returning with it queued. */
+  /**
+   * setRunning/setDone wait this long for the write to land; then a write Redis refused (OOM, READONLY) is a
+   * 503 and one waiting for an unreachable Redis returns queued.
+   */
   writeWaitMs?: number;
   /** setup waits this long for Redis (and start-up recovery) before letting the node start unhealthy. */
   connectWaitMs?: number;
@@ -50,9 +54,13 @@ interface PendingEntry {
 /** Redis errors that a later retry can fix (loading, failover, memory pressure, script cache flushed). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
+/** An error reply from Redis itself (it is up and answering), as opposed to a connection problem. */
+function isReplyError(error: unknown): error is Error {
+  return error instanceof Error && error.name === "ReplyError";
+}
+
 function isRetryable(error: unknown): boolean {
-  if (!(error instanceof Error)) return true;
-  if (error.name !== "ReplyError") return true;
+  if (!isReplyError(error)) return true;
   return TRANSIENT_REPLY.test(error.message);
 }
 
@@ -181,8 +189,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   let lastError: string | undefined;
   let recovery: Promise<number> | undefined;
   let closing = false;
-  /** Writes waiting on a live connection, woken when it drops. */
-  const onDisconnect = new Set<() => void>();
+  const writeDeadline = createDeadline(writeWaitMs);
   const writeScript = createScriptBatcher(() => clients().writer);
 
   const key = {
@@ -235,7 +242,6 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         lastError = undefined;
       });
       client.on("close", () => {
-        for (const wake of onDisconnect) wake();
         if (downSince !== undefined || closing) return;
         downSince = Date.now();
         log.warn("Redis connection lost; writes are queued until it is back", {
@@ -268,11 +274,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   }
 
   /**
-   * Queues a write and waits up to writeWaitMs for it to land. A write still waiting for Redis after that is
-   * accepted (it lands when Redis is back); a write Redis rejects for good is an error.
+   * Queues a write and waits up to writeWaitMs for it to land. At the deadline, a write that Redis itself
+   * refused (out of memory, read-only replica) is given up and refused with a 503: the job is not accepted. A
+   * write still waiting for an unreachable Redis is accepted as queued and lands when Redis is back. A write
+   * Redis rejects for good is an error at once.
    */
   async function write(jobKey: string, op: () => Promise<void>): Promise<void> {
-    const landed = queue.enqueue(jobKey, op);
+    const control: WriteControl = {};
+    const landed = queue.enqueue(jobKey, op, control);
     let failed: unknown;
     let settled = false;
     const watched = landed.then(
@@ -282,27 +291,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       (error: unknown) => {
         settled = true;
         failed = error;
-        log.error("job store write dropped", { error: describeError(error) });
+        if (!control.cancelled) log.error("job store write dropped", { error: describeError(error) });
       },
     );
-    // While connected, wait for the write itself (no timer per write); if the connection drops meanwhile, or
-    // is already down, give it writeWaitMs more and then accept it as queued.
-    if (writer?.status === "ready" && !settled) {
-      let wake = () => {};
-      const dropped = new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      onDisconnect.add(wake);
-      await Promise.race([watched, dropped]);
-      onDisconnect.delete(wake);
+    await writeDeadline.wait(watched);
+    if (!settled) {
+      if (isReplyError(control.lastError)) {
+        control.cancelled = true;
+        // Redis's own reply names the reason (OOM, READONLY), which the 503 passes on to the client.
+        throw new NodeError(`job store refused the write: ${control.lastError.message}`, {
+          cause: control.lastError,
+          status: 503,
+          retryable: true,
+          meta: { redis: where },
+        });
+      }
+      log.debug("job store write queued", { queued: queue.size() });
+      return;
     }
-    if (!settled) await Promise.race([watched, sleep(writeWaitMs)]);
     if (failed !== undefined) {
       throw failed instanceof NodeError
         ? failed
         : new NodeError("job store write failed", { cause: failed, status: 503 });
     }
-    if (!settled) log.debug("job store write queued", { queued: queue.size() });
   }
 
   function setPendingCount(reply: unknown): void {
