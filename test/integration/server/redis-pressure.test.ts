@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { waitFor } from "../../fixtures/net.ts";
+import { waitFor, within } from "../../fixtures/net.ts";
 import { type PrivateRedis, startPrivateRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
 import {
   jsonInit,
@@ -38,15 +38,6 @@ function appOn(redis: { host: string; port: number }, keyPrefix: string): Promis
     redis: { host: redis.host, port: redis.port, key_prefix: keyPrefix },
   });
   return makeTestApp(config, staticDirectory({ echo: stub.url }));
-}
-
-/** Rejects if `work` is still pending after `ms`. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 async function submit(t: TestApp): Promise<Response> {

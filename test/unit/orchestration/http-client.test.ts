@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { createHttpClient } from "../../../src/orchestration/http-client.ts";
 import { startBlackhole } from "../../fixtures/blackhole.ts";
+import { within } from "../../fixtures/net.ts";
 import { END, rawServer } from "../../fixtures/raw-http.ts";
 
 const signal = () => new AbortController().signal;
@@ -120,15 +121,6 @@ describe("createHttpClient", () => {
     );
   });
 });
-
-/** Rejects if `work` is still pending after `ms` (a hang fails the test with a message, not a test timeout). */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
 
 describe("createHttpClient: deadlines, reuse, retries and caps", () => {
   test("error: the abort ends a connect to a host that drops SYNs (not the kernel's ~127 s)", async () => {

@@ -4,6 +4,7 @@ import { createOrchestrator } from "../../../src/orchestration/orchestrator.ts";
 import { createJobRunner } from "../../../src/server/job-runner.ts";
 import type { OffchainJobMessage } from "../../../src/shared/messages.ts";
 import { startBlackhole } from "../../fixtures/blackhole.ts";
+import { within } from "../../fixtures/net.ts";
 import {
   makeConfig,
   openTestStore,
@@ -46,15 +47,6 @@ async function makeRunner(
     ...(options.cancelWaitMs === undefined ? {} : { cancelWaitMs: options.cancelWaitMs }),
   });
   return { store, runner };
-}
-
-/** Rejects if `work` is still pending after `ms`. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 describe("job runner", () => {
