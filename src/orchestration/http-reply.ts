@@ -53,8 +53,10 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS = /^\d+$/;
 const CHUNK_LINE = /^([0-9a-fA-F]+)(?:;[^\r\n]*)?$/;
-const OWS = /^[ \t]+|[ \t]+$/g;
+const BARE_LF = /(?:^|[^\r])\n/;
 
+/** Until the head is parsed; never changed. */
+const NO_HEADERS = new Map<string, string>();
 const mib = (bytes: number) => `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
 
 export class ReplyParser {
@@ -64,13 +66,14 @@ export class ReplyParser {
   /** Of the pending head: how far it was searched for the empty line already. */
   private scanned = 0;
   private status = 0;
-  private headers = new Map<string, string>();
+  private headers: Map<string, string> = NO_HEADERS;
   private trailerBytes = 0;
   /** Body bytes still expected: of the Content-Length body, or of the current chunk. */
   private remaining = 0;
   /** The Content-Length body, allocated once at its declared size. */
   private fixed: Buffer | undefined;
-  private parts: Buffer[] = [];
+  /** Body pieces of a chunked or close-framed body (created on first use: most replies have a length). */
+  private parts: Buffer[] | undefined;
   private bodyBytes = 0;
   /** Whether the connection may carry another request once this reply is complete. */
   keepAlive = false;
@@ -80,8 +83,8 @@ export class ReplyParser {
   constructor(private readonly limits: ReplyLimits) {}
 
   /** Feeds the next bytes; returns the reply once it is complete. Throws on a malformed or oversized reply. */
-  push(chunk: Uint8Array): RawReply | undefined {
-    let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  push(chunk: Buffer): RawReply | undefined {
+    let buf = chunk;
     if (this.pending) buf = Buffer.concat([this.pending, buf]);
     this.pending = undefined;
     let at = 0;
@@ -153,8 +156,8 @@ export class ReplyParser {
   }
 
   private reply(): RawReply {
-    const body =
-      this.fixed ?? (this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts));
+    const parts = this.parts ?? [];
+    const body = this.fixed ?? (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
     return { status: this.status, headers: this.headers, body };
   }
 
@@ -166,7 +169,7 @@ export class ReplyParser {
   private addBody(buf: Buffer, from: number, to: number): void {
     this.bodyBytes += to - from;
     if (this.bodyBytes > this.limits.maxBodyBytes) this.tooLarge();
-    this.parts.push(Buffer.from(buf.subarray(from, to)));
+    (this.parts ??= []).push(Buffer.from(buf.subarray(from, to)));
   }
 
   private tooLarge(): never {
@@ -188,7 +191,8 @@ export class ReplyParser {
         (previous === LF || (previous === CR && lf - 2 >= start && buf[lf - 2] === LF))
       ) {
         this.scanned = 0;
-        this.parseHead(buf.toString("latin1", start, lf));
+        // Up to the empty line: the text ends with the last line's own line ending.
+        this.parseHead(buf.toString("latin1", start, previous === CR ? lf - 1 : lf));
         return lf + 1;
       }
       from = lf + 1;
@@ -209,18 +213,19 @@ export class ReplyParser {
         `the container's reply header is larger than ${this.limits.maxHeadBytes} bytes`,
       );
     }
-    const lines = text.split("\n");
-    const statusLine = STATUS_LINE.exec(stripCr(lines[0] ?? ""));
+    // CRLF throughout is the rule and the fast path; a head with any bare LF is split on LF instead.
+    const lines = BARE_LF.test(text) ? text.split("\n").map(stripCr) : text.split("\r\n");
+    const statusLine = STATUS_LINE.exec(lines[0] ?? "");
     if (!statusLine) throw new MalformedReplyError(`malformed HTTP status line: ${JSON.stringify(lines[0])}`);
     const status = Number(statusLine[2]);
     const headers = new Map<string, string>();
     let contentLength: string | undefined;
     for (let i = 1; i < lines.length; i++) {
-      const line = stripCr(lines[i] as string);
+      const line = lines[i] as string;
       if (line === "") continue;
       const colon = line.indexOf(":");
       const name = colon > 0 ? line.slice(0, colon) : "";
-      const value = line.slice(colon + 1).replace(OWS, "");
+      const value = trimOws(line, colon + 1);
       if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
         throw new MalformedReplyError(`malformed HTTP header line: ${JSON.stringify(line)}`);
       }
@@ -248,8 +253,8 @@ export class ReplyParser {
       this.state = DONE;
       return;
     }
-    const codings = headers.get("transfer-encoding")?.toLowerCase() ?? "";
-    if (codings.split(",").some((coding) => coding.trim() === "chunked")) {
+    const codings = headers.get("transfer-encoding")?.toLowerCase();
+    if (codings?.split(",").some((coding) => coding.trim() === "chunked")) {
       // With a Content-Length too, the framing was ambiguous for someone on the way: do not reuse the connection.
       if (contentLength !== undefined) this.keepAlive = false;
       this.state = CHUNK_SIZE;
@@ -299,6 +304,19 @@ export class ReplyParser {
 
 function stripCr(line: string): string {
   return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
+
+/** `line` from `start`, without the spaces and tabs around it (optional whitespace, and nothing else). */
+function trimOws(line: string, start: number): string {
+  let from = start;
+  let to = line.length;
+  while (from < to && isOws(line.charCodeAt(from))) from++;
+  while (to > from && isOws(line.charCodeAt(to - 1))) to--;
+  return line.slice(from, to);
+}
+
+function isOws(code: number): boolean {
+  return code === 32 || code === 9;
 }
 
 type Decoder = (body: Buffer, options: { maxOutputLength: number }) => Buffer;
