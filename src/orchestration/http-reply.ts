@@ -169,7 +169,8 @@ export class ReplyParser {
   private addBody(buf: Buffer, from: number, to: number): void {
     this.bodyBytes += to - from;
     if (this.bodyBytes > this.limits.maxBodyBytes) this.tooLarge();
-    (this.parts ??= []).push(Buffer.from(buf.subarray(from, to)));
+    this.parts ??= [];
+    this.parts.push(Buffer.from(buf.subarray(from, to)));
   }
 
   private tooLarge(): never {
