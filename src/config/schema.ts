@@ -147,6 +147,10 @@ const ChainSchema = v.object({
 const RateLimitSchema = v.object({
   num_requests: v.optional(v.pipe(int(), positive("num_requests")), 60),
   period: v.optional(v.pipe(float(), v.minValue(0.001, "period must be positive")), 60),
+  // Addition: IPv6 clients share a bucket per network of this many leading bits (unset → 64; 128 = per address).
+  ipv6_prefix: v.optional(
+    v.pipe(int(), v.minValue(1, "ipv6_prefix must be 1-128"), v.maxValue(128, "ipv6_prefix must be 1-128")),
+  ),
 });
 
 const ServerSchema = v.object({

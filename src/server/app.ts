@@ -60,6 +60,7 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const limiter = createRateLimiter({
     numRequests: config.server.rate_limit.num_requests,
     period: config.server.rate_limit.period,
+    ipv6Prefix: config.server.rate_limit.ipv6_prefix,
     now,
   });
   const noClient = "Could not get client IP address";
