@@ -1,6 +1,7 @@
 // The composition root: builds every service from the config, in start-up order, and nothing else.
 // Each part is a `createX({ ...deps })` factory; only this file and main.ts see all of them.
 
+import { hostname } from "node:os";
 import { createContainerLookup } from "./chain/container-lookup.ts";
 import { nodeAddress } from "./chain/node-account.ts";
 import { createProcessor } from "./chain/processor.ts";
@@ -9,13 +10,18 @@ import type { Config } from "./config/schema.ts";
 import { buildRuleTable } from "./guardian/rules.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
+import { createNodeMetrics } from "./metrics/node-metrics.ts";
 import { createContainers } from "./orchestration/docker/containers.ts";
 import { resolveContainerHost } from "./orchestration/docker/endpoint.ts";
 import { createOrchestrator } from "./orchestration/orchestrator.ts";
 import { createRestServer } from "./server/rest.ts";
 import type { ContainerDirectory } from "./shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
+import { createStatsService, SHUTDOWN_FLUSH_MS } from "./stats/service.ts";
 import { createJobStore } from "./store/create.ts";
+import { createRedisLease } from "./store/redis-lease.ts";
+import { timedStore } from "./store/timed.ts";
+import { COMPAT_VERSION, NODE_VERSION } from "./version.ts";
 
 export interface NodeParts {
   /** In start-up order; closed in reverse. */
@@ -33,14 +39,28 @@ export function createNode(config: Config, log: Logger): NodeParts {
     return out;
   };
 
+  const pending = () => ({ offchain: store.pendingCount(), onchain: orchestrator.pendingOnchain() });
+  // [metrics] what /metrics exports; the parts below report to it (shared/observe.ts). Its sources are read
+  // at scrape time, after every part exists.
+  const metrics = createNodeMetrics({
+    version: NODE_VERSION,
+    compatVersion: COMPAT_VERSION,
+    health,
+    pending,
+    counters: () => orchestrator.counters(),
+    containers: () => containers.statuses(),
+  });
+
   // [store] job store (embedded by default, Redis when configured)
-  const store = createJobStore({ config, log: log.child({ component: "store" }) });
+  const store = timedStore(createJobStore({ config, log: log.child({ component: "store" }) }), metrics);
   services.push(store);
 
   // Shutdown budget (shutdown_timeout): jobs drain first, then containers stop (a third of it, at most 10 s,
   // plus Docker's own overhead), then the store closes; each later step keeps its share.
   const containerStopS = Math.max(1, Math.min(10, Math.floor(config.shutdown_timeout / 3)));
-  const drainMs = config.shutdown_timeout * 1000 - (containerStopS + 2) * 1000 - 3_000;
+  // The Metric Sender's final record gets its bounded flush out of the same budget.
+  const statsFlushMs = config.forward_stats ? SHUTDOWN_FLUSH_MS : 0;
+  const drainMs = config.shutdown_timeout * 1000 - (containerStopS + 2) * 1000 - 3_000 - statsFlushMs;
 
   // [containers] Container Manager (Docker) or remote containers (manage_containers false / url)
   // The node reaches published ports on container_host, or host.docker.internal when it runs in Docker itself
@@ -58,6 +78,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
     directory: containers,
     jobTimeoutMs: config.job_timeout * 1000,
     log: log.child({ component: "orchestrator" }),
+    observe: metrics,
   });
 
   // [chain] RPC, Registry, Coordinator, Reader, Listener → Processor (Wallet, transactions, deliveries)
@@ -70,6 +91,22 @@ export function createNode(config: Config, log: Logger): NodeParts {
     // The processor and the chain service know each other: the service relays subscriptions to the processor,
     // and the processor reads the service's connection and the head its listener polls (no second poller).
     let chain: ChainService | undefined;
+    // Hot standby: with Redis, processes sharing this wallet hold a lease there and only the holder sends.
+    const lease = config.redis
+      ? createRedisLease({
+          redis: {
+            host: config.redis.host,
+            port: config.redis.port,
+            password: config.redis.password,
+            db: config.redis.db,
+          },
+          key: `${config.redis.key_prefix}chain-lease:${address.toLowerCase()}`,
+          owner: `${hostname()}:${config.server.port}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`,
+          ttlMs: config.chain.lease_ttl * 1000,
+          log: log.child({ component: "lease" }),
+        })
+      : undefined;
+    if (lease) services.push(lease);
     const processor = createProcessor({
       config,
       log: log.child({ component: "processor" }),
@@ -81,6 +118,7 @@ export function createNode(config: Config, log: Logger): NodeParts {
         return head === null || head === undefined ? null : BigInt(head);
       },
       run: (job, signal) => orchestrator.run(job, signal),
+      ...(lease ? { lease } : {}),
     });
     chain = createChainService({ config, log: log.child({ component: "chain" }), sink: processor, lookup });
     services.push(chain, processor);
@@ -100,7 +138,30 @@ export function createNode(config: Config, log: Logger): NodeParts {
       delegated,
       health,
       drainMs,
+      observe: metrics,
+      metrics,
     }),
   );
+
+  // [stats] the Metric Sender, only with forward_stats (off: no connection is ever opened). Last, so it closes
+  // first, once jobs have drained, and its final node record counts them all.
+  if (config.forward_stats) {
+    services.push(
+      createStatsService({
+        config,
+        log: log.child({ component: "stats" }),
+        version: NODE_VERSION,
+        compatVersion: COMPAT_VERSION,
+        address: address || null,
+        // The chain service's health carries chain_id once connected.
+        chainId: () => {
+          const id = health().chain?.chain_id;
+          return typeof id === "number" ? id : null;
+        },
+        counters: () => orchestrator.counters(),
+        pending,
+      }),
+    );
+  }
   return { services, health };
 }

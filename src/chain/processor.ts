@@ -23,6 +23,7 @@ import { backoffMs, sleep } from "../lib/time.ts";
 import type { OrchestratorJob } from "../orchestration/orchestrator.ts";
 import type { DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
+import type { SendLease } from "../shared/lease.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
 import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
@@ -55,6 +56,8 @@ export interface ProcessorDeps {
   run(job: OrchestratorJob, signal?: AbortSignal): Promise<ContainerResult[]>;
   clock?: Clock;
   settings?: Partial<ProcessorSettings>;
+  /** Set when several processes share the wallet (a hot standby): only the holder dispatches and sends. */
+  lease?: SendLease;
 }
 
 export interface ProcessorSettings {
@@ -116,6 +119,8 @@ export interface ProcessorHealth extends ServiceHealth {
   nonce: number | null;
   address: string;
   balance_wei: string | null;
+  /** "none" (no standby set-up), "held", or "standby: …". */
+  lease: string;
 }
 
 export interface Processor extends Service, SubscriptionSink, DelegatedSubscriptionSink {
@@ -160,6 +165,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let balance: bigint | null = null;
   let balanceAt = 0;
   let lastReceiptCheck = 0;
+  let leaseHeld: boolean | undefined;
   let lastError: string | undefined;
   let failedDeliveries = 0;
 
@@ -183,6 +189,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           account,
           chainId: ctx.chainId,
           log: log.child({ component: "transactions" }),
+          ...(deps.lease ? { canSend: () => deps.lease?.held() ?? true } : {}),
           replaceAfterBlocks: walletConfig?.replace_after_blocks ?? 5,
           feeBumpPercent: walletConfig?.fee_bump_percent ?? 25,
           ...(walletConfig?.max_fee_per_gas ? { maxFeePerGas: BigInt(walletConfig.max_fee_per_gas) } : {}),
@@ -620,6 +627,20 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       await wallet.transactions.onBlock(lastHead);
     }
 
+    if (deps.lease) {
+      const holding = deps.lease.held();
+      if (holding !== leaseHeld) {
+        leaseHeld = holding;
+        // Another process may have sent with this wallet meanwhile: take the nonce from the chain again.
+        if (holding) wallet.transactions.resync();
+        log.info(holding ? "Chain lease held: processing subscriptions" : "Standing by: not processing", {
+          lease: deps.lease.describe(),
+          tracked: tracked.size,
+        });
+      }
+      if (!holding) return;
+    }
+
     const now = nowS();
     const nowMs = clock();
     const toCheck: Array<{ t: Tracked; interval: number }> = [];
@@ -788,6 +809,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         },
         nonce: tx?.nonce ?? null,
         address: attached?.wallet.address ?? "",
+        lease: deps.lease ? deps.lease.describe() : "none",
         balance_wei: balance === null ? null : balance.toString(),
       };
     },

@@ -50,6 +50,7 @@ export interface RpcStats {
   byMethod: Record<string, number>;
   /** Attempts that failed with a retryable error. */
   failures: number;
+  failuresByMethod: Record<string, number>;
   /** Requests that failed after every retry. */
   exhausted: number;
   /** Switches to another URL after a failure. */
@@ -148,6 +149,7 @@ export function createRpc(options: RpcOptions): Rpc {
         if (!isRetryableRpcError(error)) throw error;
         failure = error;
         counters.failures++;
+        counters.failuresByMethod[method] = (counters.failuresByMethod[method] ?? 0) + 1;
         lastError = rpcErrorText(error);
         lastErrorAt = new Date().toISOString();
         if (endpoints.length > 1) {
@@ -184,6 +186,7 @@ export function createRpc(options: RpcOptions): Rpc {
       requests: counters.requests,
       byMethod: { ...counters.byMethod },
       failures: counters.failures,
+      failuresByMethod: { ...counters.failuresByMethod },
       exhausted: counters.exhausted,
       failovers: counters.failovers,
       url: urlOrigin(endpoints[preferred]?.url ?? ""),
@@ -196,5 +199,12 @@ export function createRpc(options: RpcOptions): Rpc {
 }
 
 function emptyCounters() {
-  return { requests: 0, byMethod: {} as Record<string, number>, failures: 0, exhausted: 0, failovers: 0 };
+  return {
+    requests: 0,
+    byMethod: {} as Record<string, number>,
+    failures: 0,
+    failuresByMethod: {} as Record<string, number>,
+    exhausted: 0,
+    failovers: 0,
+  };
 }

@@ -21,6 +21,9 @@ import { type RegistryAddresses, resolveRegistry } from "./registry.ts";
 import { createRpc, isRetryableRpcError, type Rpc, rpcErrorText } from "./rpc.ts";
 import { createWalletChecker, type WalletChecker } from "./wallet-checker.ts";
 
+/** Set-up's wait for the first connection; later attempts run in the background. */
+const SETUP_BUDGET_MS = 3_000;
+
 export interface ChainServiceDeps {
   config: Config;
   log: Logger;
@@ -30,7 +33,7 @@ export interface ChainServiceDeps {
   clock?: Clock;
   /** Backoff for RPC retries inside one request (defaults 250 ms … 5 s). */
   rpcBackoff?: { baseMs: number; maxMs: number };
-  /** How long set-up waits for the first connection before deferring it to run() (default max(10 s, rpc_timeout)). */
+  /** How long set-up waits for the first connection before deferring it to run() (default 3 s). */
   setupBudgetMs?: number;
   /** Backoff for failed sync steps / reconnects (defaults 500 ms … 30 s). */
   retryBackoff?: { baseMs: number; maxMs: number };
@@ -164,7 +167,9 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       const attempt = tryConnect();
       firstAttempt = attempt;
       attempt.catch(() => {}); // handled in run() if it fails after set-up gave up waiting
-      const budget = deps.setupBudgetMs ?? Math.max(10_000, chain.rpc_timeout * 1000);
+      // A reachable RPC answers eth_chainId and the Registry reads in well under this; an unreachable one must
+      // not hold the REST port (and off-chain work) closed for retries × rpc_timeout.
+      const budget = deps.setupBudgetMs ?? SETUP_BUDGET_MS;
       const timer = new AbortController();
       const waited = sleep(budget, AbortSignal.any([signal, timer.signal])).then(() => "pending" as const);
       const outcome = await Promise.race([attempt, waited]).finally(() => timer.abort());

@@ -6,7 +6,7 @@
 //
 // The key never leaves the account object given here (the Wallet's); nothing here logs it.
 import type { Address, Hex, LocalAccount, TransactionReceipt } from "viem";
-import { describeError } from "../lib/errors.ts";
+import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ChainClient } from "./rpc.ts";
 import { rpcErrorText } from "./rpc.ts";
@@ -49,7 +49,14 @@ export interface TransactionManager {
   send(request: TxRequest): Promise<SentTx>;
   /** Checks receipts of transactions in flight and replaces stale ones; call once per new block. */
   onBlock(blockNumber: bigint): Promise<void>;
+  /** Forget the local nonce: the next send asks the chain (another process may have sent meanwhile). */
+  resync(): void;
   stats(): TxStats;
+}
+
+/** This process may not send now (the chain lease is held elsewhere). */
+export class NotAllowedToSendError extends NodeError {
+  override name = "NotAllowedToSendError";
 }
 
 export interface TransactionManagerDeps {
@@ -63,6 +70,11 @@ export interface TransactionManagerDeps {
   feeBumpPercent?: number;
   /** Upper bound on maxFeePerGas / gasPrice in wei; undefined = none. */
   maxFeePerGas?: bigint;
+  /**
+   * Checked right before every broadcast (first sends and replacements): false means this process may not send
+   * now (it lost the chain lease to a standby), and nothing goes out.
+   */
+  canSend?: () => boolean;
   /** Blocks after a "nonce too low" on replacement with still no receipt before the tx counts as dropped. */
   droppedAfterBlocks?: number;
 }
@@ -156,6 +168,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
 
   async function broadcast(request: TxRequest, nonce: number, fees: Fees): Promise<Hex> {
     const serializedTransaction = await sign(request, nonce, fees);
+    // Last moment to stop: a process paused past its lease must not wake up and send.
+    if (deps.canSend && !deps.canSend()) {
+      throw new NotAllowedToSendError("not sending: this node does not hold the chain lease");
+    }
     return client.sendRawTransaction({ serializedTransaction });
   }
 
@@ -172,6 +188,7 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       hash = await broadcast(request, nonce, fees);
     } catch (error) {
       // For a first send, an underpriced "replacement" means another sender with our key holds the nonce.
+      if (error instanceof NotAllowedToSendError) throw error;
       if (!isNonceError(error) && !UNDERPRICED.test(errorChainText(error))) {
         // Unknown whether it reached a mempool: ask the chain for the nonce next time.
         nextNonce = undefined;
@@ -314,6 +331,9 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
           });
         }
       }
+    },
+    resync() {
+      nextNonce = undefined;
     },
     stats: () => ({ ...counters, pending: inFlight.size, nonce: nextNonce ?? null }),
   };

@@ -133,14 +133,12 @@ function crossFieldProblems(config: Config): string[] {
       if (problem) problems.push(`${at}.volumes[${j}]: ${problem}`);
     });
   });
-  config.server.trusted_proxies.forEach((entry, i) => {
-    const parsed = parseCidr(entry);
-    if (typeof parsed === "string") problems.push(`server.trusted_proxies[${i}]: ${parsed}`);
-  });
-  config.server.status_allowed_ips?.forEach((entry, i) => {
-    const parsed = parseCidr(entry);
-    if (typeof parsed === "string") problems.push(`server.status_allowed_ips[${i}]: ${parsed}`);
-  });
+  for (const key of ["trusted_proxies", "status_allowed_ips", "metrics_allowed_ips"] as const) {
+    config.server[key]?.forEach((entry, i) => {
+      const parsed = parseCidr(entry);
+      if (typeof parsed === "string") problems.push(`server.${key}[${i}]: ${parsed}`);
+    });
+  }
   return problems;
 }
 

@@ -139,11 +139,18 @@ const ChainSchema = v.object({
   rpc_fallback_urls: strList(),
   rpc_timeout: v.optional(v.pipe(float(), v.minValue(0.1, "rpc_timeout must be at least 0.1 s")), 30),
   rpc_max_retries: v.optional(v.pipe(int(), nonNegative("rpc_max_retries")), 5),
+  // Hot standby: with Redis configured, node processes sharing the wallet hold a lease in Redis; only the holder
+  // sends. A standby takes over at most this long after the holder stops renewing.
+  lease_ttl: v.optional(v.pipe(float(), v.minValue(1, "lease_ttl must be at least 1 s")), 15),
 });
 
 const RateLimitSchema = v.object({
   num_requests: v.optional(v.pipe(int(), positive("num_requests")), 60),
   period: v.optional(v.pipe(float(), v.minValue(0.001, "period must be positive")), 60),
+  // Addition: IPv6 clients share a bucket per network of this many leading bits (unset → 64; 128 = per address).
+  ipv6_prefix: v.optional(
+    v.pipe(int(), v.minValue(1, "ipv6_prefix must be 1-128"), v.maxValue(128, "ipv6_prefix must be 1-128")),
+  ),
 });
 
 const ServerSchema = v.object({
@@ -155,6 +162,18 @@ const ServerSchema = v.object({
   status_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
   max_body_bytes: v.optional(v.pipe(int(), positive("max_body_bytes")), 16 * 1024 * 1024),
   max_batch_jobs: v.optional(v.pipe(int(), positive("max_batch_jobs")), 1000),
+  // Who may scrape GET /metrics; null → loopback only (a scraper elsewhere is an explicit choice).
+  metrics_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
+});
+
+// The Metric Sender's fluent-bit sidecar (the reference hardcoded fluentbit:24224). Intervals in seconds.
+const StatsSchema = v.object({
+  host: v.optional(v.pipe(str(), v.trim(), v.minLength(1, "must not be empty")), "fluentbit"),
+  port: v.optional(port(), 24224),
+  node_interval: v.optional(v.pipe(float(), v.minValue(1, "node_interval must be at least 1 s")), 3600),
+  live_interval: v.optional(v.pipe(float(), v.minValue(0.1, "live_interval must be at least 0.1 s")), 60),
+  // Records kept while the receiver is unreachable; the oldest are dropped (and counted) beyond it.
+  max_queue: v.optional(v.pipe(int(), positive("max_queue")), 1000),
 });
 
 const DockerSchema = v.object({
@@ -199,6 +218,7 @@ export const ConfigSchema = v.object({
   chain: v.optional(ChainSchema, {}),
   docker: v.nullish(DockerSchema, null),
   forward_stats: v.optional(bool(), true),
+  stats: v.optional(StatsSchema, {}),
   log: v.optional(LogSchema, {}),
   manage_containers: v.optional(bool(), true),
   // Absent → the embedded store (our default); present → Redis with the reference's defaults.

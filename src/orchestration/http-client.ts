@@ -4,10 +4,13 @@
 // request (bench/offchain, node CPU per job: embedded 127 → 108 µs, redis 141 → 117 µs).
 // Only what this path is sure to do exactly as fetch would is taken here: http:// URLs without credentials,
 // header values without CR/LF or characters above U+00FF, and no HTTP proxy in the environment. Anything else,
-// and every redirect, goes through fetch.
+// and every redirect, goes through fetch. Replies are parsed by http-reply.ts (incremental, capped).
+// The deadline (job timeout or shutdown) holds from the connect on; a connection is reused only when its
+// request went out whole and its reply came in whole; a request is repeated only when the server cannot have
+// received it whole (a POST is not idempotent: a container killed mid-job must not run the input twice).
 
-import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import type { Socket } from "bun";
+import { decodeBody, type RawReply, type ReplyLimits, ReplyParser } from "./http-reply.ts";
 
 /** What the orchestrator reads from a container's reply. */
 export interface HttpReply {
@@ -39,31 +42,28 @@ export function fetchPost(doFetch: typeof fetch): PostJson {
 const MAX_CONNECTIONS = 256;
 /** Idle connections older than this are closed rather than reused (servers commonly drop them after 5 s). */
 const IDLE_REUSE_MS = 4_000;
-const CRLF_CRLF = Buffer.from("\r\n\r\n");
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Header text that fetch would send unchanged: no CR/LF/NUL, nothing above U+00FF. */
 const PLAIN_HEADER = /^[\t\x20-\x7e\x80-\xff]*$/;
 const USER_AGENT = `Bun/${Bun.version}`;
+/** Reply caps: a container cannot make the node buffer without bound (its output is stored as a job result). */
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = { maxHeadBytes: 64 * 1024, maxBodyBytes: 64 * 1024 * 1024 };
 
 interface Exchange {
   resolve: (reply: RawReply) => void;
   reject: (error: unknown) => void;
-  /** Bytes received for this exchange so far (a reused connection that closes with none is retried). */
+  /** Bytes received for this exchange so far. */
   received: number;
 }
 
-interface RawReply {
-  status: number;
-  headers: Map<string, string>;
-  body: Buffer;
-}
+/** Why an exchange failed, and whether the server can have seen the whole request. */
+type ExchangeError = Error & { received?: number; requestSent?: boolean };
 
 interface Conn {
-  socket: Socket<Conn>;
+  /** Undefined until Bun.connect resolves (its handlers can fire before that). */
+  socket: Socket<Conn> | undefined;
   pool: Pool;
-  /** Bytes of the reply received so far: `buffer[0, length)`; the buffer grows by doubling (large outputs). */
-  buffer: Buffer | undefined;
-  length: number;
+  parser: ReplyParser | undefined;
   exchange: Exchange | undefined;
   /** Bytes of the request still to write (the socket took only part of it). */
   pendingWrite: Buffer | undefined;
@@ -79,121 +79,37 @@ interface Pool {
   waiters: Array<() => void>;
 }
 
-/** Parses one complete reply from the start of `buf`; undefined while more bytes are needed. */
-function parseReply(
-  buf: Buffer,
-  ended: boolean,
-): { reply: RawReply; keepAlive: boolean; rest: number } | undefined {
-  let start = 0;
-  for (;;) {
-    const headEnd = buf.indexOf(CRLF_CRLF, start);
-    if (headEnd < 0) return undefined;
-    const lines = buf.toString("latin1", start, headEnd).split("\r\n");
-    const statusLine = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? "");
-    if (!statusLine) throw new Error(`malformed HTTP status line: ${JSON.stringify(lines[0])}`);
-    const status = Number(statusLine[2]);
-    const headers = new Map<string, string>();
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      const colon = line.indexOf(":");
-      if (colon <= 0) throw new Error(`malformed HTTP header line: ${JSON.stringify(line)}`);
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      const previous = headers.get(name);
-      headers.set(name, previous === undefined ? value : `${previous}, ${value}`);
-    }
-    const bodyStart = headEnd + 4;
-    // Interim replies (100 Continue, 103 Early Hints) precede the real one.
-    if (status >= 100 && status < 200 && status !== 101) {
-      start = bodyStart;
-      continue;
-    }
-    const connection = headers.get("connection")?.toLowerCase() ?? "";
-    let keepAlive = statusLine[1] === "1" ? !connection.includes("close") : connection.includes("keep-alive");
-    const transferEncoding = headers.get("transfer-encoding")?.toLowerCase() ?? "";
-    const contentLength = headers.get("content-length");
-    if (status === 204 || status === 304) {
-      return { reply: { status, headers, body: Buffer.alloc(0) }, keepAlive, rest: bodyStart };
-    }
-    if (transferEncoding.includes("chunked")) {
-      const parts: Buffer[] = [];
-      let at = bodyStart;
-      for (;;) {
-        const lineEnd = buf.indexOf("\r\n", at);
-        if (lineEnd < 0) return undefined;
-        const size = Number.parseInt(buf.toString("latin1", at, lineEnd).split(";")[0] ?? "", 16);
-        if (!Number.isFinite(size) || size < 0) throw new Error("malformed chunked encoding");
-        if (size === 0) {
-          // Trailers, if any, end with an empty line.
-          let trailer = lineEnd + 2;
-          for (;;) {
-            const end = buf.indexOf("\r\n", trailer);
-            if (end < 0) return undefined;
-            if (end === trailer) {
-              return { reply: { status, headers, body: Buffer.concat(parts) }, keepAlive, rest: end + 2 };
-            }
-            trailer = end + 2;
-          }
-        }
-        if (buf.length < lineEnd + 2 + size + 2) return undefined;
-        parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
-        at = lineEnd + 2 + size + 2;
-      }
-    }
-    if (contentLength !== undefined) {
-      const length = Number(contentLength);
-      if (!Number.isSafeInteger(length) || length < 0) throw new Error("malformed Content-Length");
-      if (buf.length < bodyStart + length) return undefined;
-      return {
-        reply: { status, headers, body: buf.subarray(bodyStart, bodyStart + length) },
-        keepAlive,
-        rest: bodyStart + length,
-      };
-    }
-    // No framing: the body runs until the server closes the connection.
-    if (!ended) return undefined;
-    keepAlive = false;
-    return { reply: { status, headers, body: buf.subarray(bodyStart) }, keepAlive, rest: buf.length };
-  }
-}
-
-function decodeBody(reply: RawReply): string {
-  const encoding = reply.headers.get("content-encoding")?.toLowerCase().trim() ?? "";
-  let body = reply.body;
-  if (body.length > 0) {
-    if (encoding === "gzip" || encoding === "x-gzip") body = gunzipSync(body);
-    else if (encoding === "deflate") body = inflateSync(body);
-    else if (encoding === "br") body = brotliDecompressSync(body);
-  }
-  return new TextDecoder().decode(body);
-}
-
-export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
+export function createHttpClient(
+  doFetch: typeof fetch = fetch,
+  limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
+): PostJson {
   const viaFetch = fetchPost(doFetch);
   const pools = new Map<string, Pool>();
   // Bun's fetch routes plain-http requests through these; keep that behaviour by leaving such setups to it.
   const proxied = Boolean(process.env.HTTP_PROXY || process.env.http_proxy);
 
-  function settle(conn: Conn, ended: boolean): void {
+  /** The exchange is over: hand the connection on only if both the request and the reply went through whole. */
+  function finish(conn: Conn, reply: RawReply): void {
     const exchange = conn.exchange;
-    if (!exchange || !conn.buffer) return;
-    let parsed: ReturnType<typeof parseReply>;
-    try {
-      parsed = parseReply(conn.buffer.subarray(0, conn.length), ended);
-    } catch (error) {
-      conn.exchange = undefined;
-      destroy(conn);
-      exchange.reject(error);
-      return;
-    }
-    if (!parsed) return;
+    const parser = conn.parser;
     conn.exchange = undefined;
-    const clean = parsed.keepAlive && parsed.rest === conn.length && !ended;
-    conn.buffer = undefined;
-    conn.length = 0;
-    if (clean) release(conn);
+    conn.parser = undefined;
+    // A request still being written (the server answered early, e.g. a 413) would be overwritten by the next
+    // one; bytes past the reply mean the server is out of step. Neither connection can carry another request.
+    if (parser?.keepAlive && !parser.extra && !conn.pendingWrite && !conn.closed) release(conn);
     else destroy(conn);
-    exchange.resolve(parsed.reply);
+    exchange?.resolve(reply);
+  }
+
+  function fail(conn: Conn, error: unknown): void {
+    const exchange = conn.exchange;
+    conn.exchange = undefined;
+    // Read before destroy: whether the request had been written whole decides whether a retry is safe.
+    const requestSent = conn.pendingWrite === undefined;
+    destroy(conn);
+    exchange?.reject(
+      Object.assign(error instanceof Error ? error : new Error(String(error)), { requestSent }),
+    );
   }
 
   function destroy(conn: Conn): void {
@@ -202,7 +118,7 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
     const idleAt = conn.pool.idle.indexOf(conn);
     if (idleAt >= 0) conn.pool.idle.splice(idleAt, 1);
     conn.pool.open--;
-    conn.socket.terminate();
+    conn.socket?.terminate();
     conn.pool.waiters.shift()?.();
   }
 
@@ -211,72 +127,105 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
     conn.idleSince = performance.now();
     conn.pool.idle.push(conn);
     // Idle keep-alive sockets must not hold the process open at shutdown.
-    conn.socket.unref();
+    conn.socket?.unref();
     waiter?.();
   }
 
   function onClosed(conn: Conn, error?: Error): void {
-    if (conn.exchange && conn.buffer && !error) {
-      // A reply framed by the end of the connection is complete now.
-      settle(conn, true);
+    if (!conn.exchange) destroy(conn);
+    else if (error) fail(conn, error);
+    else if (conn.exchange.received === 0) {
+      fail(conn, new Error("the container closed the connection without replying"));
+    } else {
+      // A reply framed by the end of the connection is complete now; any other was cut short.
+      let reply: RawReply;
+      try {
+        reply = (conn.parser as ReplyParser).end();
+      } catch (cut) {
+        fail(conn, cut);
+        return;
+      }
+      destroy(conn);
+      finish(conn, reply);
     }
-    const exchange = conn.exchange;
-    conn.exchange = undefined;
-    destroy(conn);
-    exchange?.reject(error ?? new Error("the container closed the connection before the reply was complete"));
   }
 
-  async function connect(pool: Pool): Promise<Conn> {
-    const conn = {
+  /**
+   * A new connection. The signal is raced against the connect itself: a host that drops SYNs would otherwise
+   * hold the call for the kernel's ~127 s of retries, whatever the job timeout. A socket that connects after
+   * the abort is closed at once.
+   */
+  function connect(pool: Pool, signal: AbortSignal): Promise<Conn> {
+    const conn: Conn = {
+      socket: undefined,
       pool,
-      buffer: undefined,
-      length: 0,
+      parser: undefined,
       exchange: undefined,
       pendingWrite: undefined,
-    } as unknown as Conn;
-    conn.idleSince = performance.now();
-    conn.closed = false;
-    conn.socket = await Bun.connect<Conn>({
-      hostname: pool.hostname,
-      port: pool.port,
-      data: conn,
-      socket: {
-        data(socket, chunk) {
-          const c = socket.data;
-          if (!c.exchange) {
-            // Bytes nobody asked for: the connection is out of step, drop it.
-            destroy(c);
+      idleSince: performance.now(),
+      closed: false,
+    };
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        // Counted out by the caller (acquire) as a failed connect; the late socket must not count again.
+        conn.closed = true;
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      Bun.connect<Conn>({
+        hostname: pool.hostname,
+        port: pool.port,
+        data: conn,
+        socket: {
+          data(socket, chunk) {
+            const c = socket.data;
+            if (!c.exchange || !c.parser) {
+              // Bytes nobody asked for: the connection is out of step, drop it.
+              destroy(c);
+              return;
+            }
+            c.exchange.received += chunk.length;
+            let reply: RawReply | undefined;
+            try {
+              reply = c.parser.push(chunk);
+            } catch (error) {
+              fail(c, error);
+              return;
+            }
+            if (reply) finish(c, reply);
+          },
+          drain(socket) {
+            const c = socket.data;
+            if (!c.pendingWrite) return;
+            const written = Math.max(0, socket.write(c.pendingWrite));
+            c.pendingWrite = written < c.pendingWrite.length ? c.pendingWrite.subarray(written) : undefined;
+          },
+          end(socket) {
+            onClosed(socket.data);
+          },
+          close(socket, error) {
+            onClosed(socket.data, error);
+          },
+          error(socket, error) {
+            onClosed(socket.data, error);
+          },
+        },
+      }).then(
+        (socket) => {
+          signal.removeEventListener("abort", onAbort);
+          if (conn.closed) {
+            socket.terminate();
             return;
           }
-          c.exchange.received += chunk.length;
-          const needed = c.length + chunk.length;
-          if (!c.buffer || c.buffer.length < needed) {
-            const grown = Buffer.allocUnsafe(Math.max(needed, c.buffer ? c.buffer.length * 2 : 4096));
-            if (c.buffer) c.buffer.copy(grown, 0, 0, c.length);
-            c.buffer = grown;
-          }
-          c.buffer.set(chunk, c.length);
-          c.length = needed;
-          settle(c, false);
+          conn.socket = socket;
+          resolve(conn);
         },
-        drain(socket) {
-          const c = socket.data;
-          if (!c.pendingWrite) return;
-          const written = socket.write(c.pendingWrite);
-          c.pendingWrite = written < c.pendingWrite.length ? c.pendingWrite.subarray(written) : undefined;
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
         },
-        end(socket) {
-          onClosed(socket.data);
-        },
-        close(socket, error) {
-          onClosed(socket.data, error);
-        },
-        error(socket, error) {
-          onClosed(socket.data, error);
-        },
-      },
+      );
     });
-    return conn;
   }
 
   /** An idle connection, a new one, or (at the cap) the next one released. */
@@ -286,7 +235,7 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
       const idle = pool.idle.pop();
       if (idle) {
         if (performance.now() - idle.idleSince < IDLE_REUSE_MS) {
-          idle.socket.ref();
+          idle.socket?.ref();
           return { conn: idle, reused: true };
         }
         destroy(idle);
@@ -295,10 +244,11 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
       if (pool.open < MAX_CONNECTIONS) {
         pool.open++;
         try {
-          return { conn: await connect(pool), reused: false };
+          return { conn: await connect(pool, signal), reused: false };
         } catch (error) {
           pool.open--;
           pool.waiters.shift()?.();
+          if (signal.aborted) throw signal.reason;
           // Bun.connect says only "Failed to connect"; name the reason as fetch did (ECONNREFUSED: …).
           const code = (error as { code?: unknown } | null)?.code;
           if (error instanceof Error && typeof code === "string" && !error.message.includes(code)) {
@@ -323,25 +273,17 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
     }
   }
 
-  function exchange(
-    conn: Conn,
-    request: Buffer,
-    signal: AbortSignal,
-  ): Promise<RawReply & { received: number }> {
+  function exchange(conn: Conn, request: Buffer, signal: AbortSignal): Promise<RawReply> {
     return new Promise((resolve, reject) => {
       const state: Exchange = {
         received: 0,
         resolve: (reply) => {
           signal.removeEventListener("abort", onAbort);
-          resolve({ ...reply, received: state.received });
+          resolve(reply);
         },
         reject: (error) => {
           signal.removeEventListener("abort", onAbort);
-          reject(
-            Object.assign(error instanceof Error ? error : new Error(String(error)), {
-              received: state.received,
-            }),
-          );
+          reject(Object.assign(error as ExchangeError, { received: state.received }));
         },
       };
       const onAbort = () => {
@@ -352,8 +294,9 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
       };
       signal.addEventListener("abort", onAbort, { once: true });
       conn.exchange = state;
-      const written = conn.socket.write(request);
-      if (written < request.length) conn.pendingWrite = request.subarray(Math.max(0, written));
+      conn.parser = new ReplyParser(limits);
+      const written = Math.max(0, (conn.socket as Socket<Conn>).write(request));
+      conn.pendingWrite = written < request.length ? request.subarray(written) : undefined;
     });
   }
 
@@ -414,10 +357,12 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
         reply = await exchange(conn, request, signal);
         break;
       } catch (error) {
-        // A kept-alive connection the server closed just as we reused it: nothing was received, so the request
-        // was not answered; send it once more on a fresh connection (as HTTP clients commonly do).
-        const received = (error as { received?: number } | undefined)?.received;
-        if (signal.aborted || !reused || received !== 0 || attempt > 0) throw error;
+        // A kept-alive connection found closed before or while the request was written: the server cannot have
+        // acted on a request it did not receive whole, so it is sent once more on a fresh connection. Once it
+        // was written whole it is never repeated, whatever happens next: a container killed mid-job (OOM)
+        // must not run the same input twice.
+        const { received, requestSent } = error as ExchangeError;
+        if (signal.aborted || !reused || received !== 0 || requestSent !== false || attempt > 0) throw error;
       }
     }
     if (REDIRECTS.has(reply.status) && reply.headers.has("location")) {
@@ -426,7 +371,7 @@ export function createHttpClient(doFetch: typeof fetch = fetch): PostJson {
     return {
       status: reply.status,
       contentType: reply.headers.get("content-type") ?? "",
-      text: decodeBody(reply),
+      text: decodeBody(reply, limits.maxBodyBytes),
     };
   };
 

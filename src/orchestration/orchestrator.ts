@@ -15,6 +15,7 @@ import { redactUrl } from "../lib/redact.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
 import { JobLocation } from "../shared/messages.ts";
+import { type JobObserver, secondsSince } from "../shared/observe.ts";
 import { createHttpClient, fetchPost, type HttpReply } from "./http-client.ts";
 
 export interface OrchestratorJob {
@@ -44,8 +45,11 @@ export interface Orchestrator {
   pendingOnchain(): number;
   /** Counts a job outcome reported from outside (PUT /api/status) or by the stream path. */
   recordOffchain(status: "success" | "failed", containers: readonly string[]): void;
-  /** Counters since the last reset; `reset` zeroes them (the metric sender reports deltas). */
-  counters(reset?: boolean): JobCounters;
+  /**
+   * Running totals since start, never reset: /metrics exports them as counters and the Metric Sender
+   * subtracts its previous reading (the reference popped them, which two readers cannot share).
+   */
+  counters(): JobCounters;
 }
 
 export interface OrchestratorDeps {
@@ -55,6 +59,8 @@ export interface OrchestratorDeps {
   log: Logger;
   /** Injected for failure tests (then used for every call); by default container calls use createHttpClient(). */
   fetch?: typeof fetch;
+  /** Durations and outcomes of calls and jobs, for /metrics. */
+  observe?: JobObserver;
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -104,11 +110,11 @@ export function describeFetchFailure(
 }
 
 export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
-  const { directory, jobTimeoutMs, log } = deps;
+  const { directory, jobTimeoutMs, log, observe } = deps;
   // An injected fetch (failure tests) is used as is; otherwise container calls take the keep-alive socket client.
   const post = deps.fetch ? fetchPost(deps.fetch) : createHttpClient();
   let onchainRunning = 0;
-  let stats = emptyCounters();
+  const stats = emptyCounters();
 
   function countContainer(id: string, ok: boolean): void {
     let entry = stats.containers[id];
@@ -152,6 +158,8 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
+    // Any HTTP reply proves the service answers, even while its last probe said otherwise.
+    directory.reportAlive?.(id);
     const { contentType, text } = response;
     if (!JSON_CONTENT_TYPE.test(contentType)) {
       return {
@@ -180,6 +188,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
   return {
     async run(job, signal) {
       const onchain = job.destination === JobLocation.ONCHAIN;
+      const startedAt = performance.now();
       if (onchain) onchainRunning++;
       const results: ContainerResult[] = [];
       try {
@@ -189,12 +198,14 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
           const id = job.containers[i] ?? "";
           const source = i === 0 ? job.source : JobLocation.OFFCHAIN;
           const destination = i === last ? job.destination : JobLocation.OFFCHAIN;
+          const callStartedAt = performance.now();
           const result = await call(
             id,
             containerPayload(source, destination, dataText, job.requiresProof),
             signal,
           );
           results.push(result);
+          observe?.containerCall(id, !("error" in result), secondsSince(callStartedAt));
           if ("error" in result) {
             countContainer(id, false);
             log.warn("Container error", { container: id, error: result.error });
@@ -213,6 +224,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       const bucket = onchain ? stats.jobs.onchain : stats.jobs.offchain;
       if (failed) bucket.failed++;
       else bucket.success++;
+      observe?.job(onchain ? "onchain" : "offchain", !failed, secondsSince(startedAt));
       return results;
     },
     pendingOnchain: () => onchainRunning,
@@ -222,10 +234,6 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       else stats.jobs.offchain.failed++;
       for (const id of containers) countContainer(id, ok);
     },
-    counters(reset = false) {
-      const current = stats;
-      if (reset) stats = emptyCounters();
-      return reset ? current : structuredClone(current);
-    },
+    counters: () => structuredClone(stats),
   };
 }

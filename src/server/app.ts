@@ -8,6 +8,7 @@ import type { Server } from "bun";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describeError } from "../lib/errors.ts";
+import { secondsSince } from "../shared/observe.ts";
 import { bunPeerAddress, createClientIpResolver, createClientResolver } from "./client-ip.ts";
 import type { AppDeps, AppEnv, LimitFor } from "./context.ts";
 import { errorReply, sendError } from "./json-response.ts";
@@ -19,6 +20,7 @@ import { createStatusRoutes } from "./routes/status.ts";
 /** Methods served per path, for 405 + Allow and OPTIONS (HEAD comes with GET). */
 const ROUTES: Record<string, readonly string[]> = {
   "/health": ["GET", "HEAD"],
+  "/ready": ["GET", "HEAD"],
   "/info": ["GET", "HEAD"],
   "/metrics": ["GET", "HEAD"],
   "/resources": ["GET", "HEAD"],
@@ -27,6 +29,13 @@ const ROUTES: Record<string, readonly string[]> = {
   "/api/jobs/stream": ["POST"],
   "/api/status": ["PUT"],
 };
+
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
+
+/** Metric labels for a request: a known path and method, or "other", so label values stay bounded. */
+function requestLabels(path: string, method: string): [string, string] {
+  return [ROUTES[path] ? path : "other", METHODS.has(method) ? method : "other"];
+}
 
 /** A Bun.serve `routes` handler. */
 export type NativeHandler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
@@ -51,6 +60,7 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const limiter = createRateLimiter({
     numRequests: config.server.rate_limit.num_requests,
     period: config.server.rate_limit.period,
+    ipv6Prefix: config.server.rate_limit.ipv6_prefix,
     now,
   });
   const noClient = "Could not get client IP address";
@@ -73,6 +83,16 @@ export function createServerApp(deps: AppDeps): ServerApp {
   };
 
   const app = new Hono<AppEnv>();
+  const observe = deps.observe;
+
+  // First, so every reply is counted: client errors and rate-limit refusals included.
+  if (observe) {
+    app.use(async (c, next) => {
+      const startedAt = performance.now();
+      await next();
+      observe.http(...requestLabels(c.req.path, c.req.method), c.res.status, secondsSince(startedAt));
+    });
+  }
 
   app.use(async (c, next) => {
     const client = resolveClient(c);
@@ -116,23 +136,36 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const native =
     (endpoint: string, path: string, handler: JobHandler): NativeHandler =>
     async (request, server) => {
-      // Set once the limiter has answered, as the hono middleware sets replyHeaders.
-      let replyHeaders: Record<string, string> | undefined;
-      try {
-        const client = resolveNative(server.requestIP(request)?.address, () =>
-          request.headers.get("x-forwarded-for"),
-        );
-        if (client === undefined) return errorReply(undefined, 400, noClient);
-        const decision = limiter.check(endpoint, client);
-        replyHeaders = decision.headers;
-        if (!decision.allowed) return tooMany(decision);
-        return await handler(request, client, replyHeaders);
-      } catch (error) {
-        // As hono: an Error is a JSON 500, anything else goes on to Bun.serve's error handler.
-        if (!(error instanceof Error)) throw error;
-        return failed(error, request.method, path, replyHeaders);
-      }
+      if (!observe) return serveNative(endpoint, path, handler, request, server);
+      const startedAt = performance.now();
+      const response = await serveNative(endpoint, path, handler, request, server);
+      observe.http(path, request.method, response.status, secondsSince(startedAt));
+      return response;
     };
+  async function serveNative(
+    endpoint: string,
+    path: string,
+    handler: JobHandler,
+    request: Request,
+    server: Server<undefined>,
+  ): Promise<Response> {
+    // Set once the limiter has answered, as the hono middleware sets replyHeaders.
+    let replyHeaders: Record<string, string> | undefined;
+    try {
+      const client = resolveNative(server.requestIP(request)?.address, () =>
+        request.headers.get("x-forwarded-for"),
+      );
+      if (client === undefined) return errorReply(undefined, 400, noClient);
+      const decision = limiter.check(endpoint, client);
+      replyHeaders = decision.headers;
+      if (!decision.allowed) return tooMany(decision);
+      return await handler(request, client, replyHeaders);
+    } catch (error) {
+      // As hono: an Error is a JSON 500, anything else goes on to Bun.serve's error handler.
+      if (!(error instanceof Error)) throw error;
+      return failed(error, request.method, path, replyHeaders);
+    }
+  }
   // HEAD goes through hono, which answers it as GET without a body (Bun would otherwise run GET for it).
   const viaApp: NativeHandler = (request, server) => app.fetch(request, { server });
 

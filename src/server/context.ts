@@ -8,6 +8,7 @@ import type { Orchestrator } from "../orchestration/orchestrator.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { JobStore } from "../shared/jobs.ts";
+import type { HttpObserver } from "../shared/observe.ts";
 import type { PeerAddress } from "./client-ip.ts";
 import type { JobRunner } from "./job-runner.ts";
 
@@ -36,6 +37,15 @@ export interface AppDeps {
   now?: () => number;
   /** For the /resources fan-out; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** Request counts and latencies, Guardian rejections (for /metrics). */
+  observe?: HttpObserver;
+  /** GET /metrics renders this; without it the route answers 404. */
+  metrics?: MetricsEndpoint;
+}
+
+export interface MetricsEndpoint {
+  render(): Promise<string>;
+  readonly contentType: string;
 }
 
 export interface AppEnv {

@@ -13,6 +13,8 @@ export interface JobRunnerDeps {
   orchestrator: Orchestrator;
   stream: StreamDeps;
   log: Logger;
+  /** After cancelling at the drain deadline, how long to wait for the cancelled jobs to be recorded. */
+  cancelWaitMs?: number;
 }
 
 export interface JobRunner {
@@ -33,7 +35,11 @@ export interface JobRunner {
   peek(client: string, id: string): JobResult | undefined;
   /** Drops a remembered final state (PUT /api/status rewrote the job in the store). */
   forget(client: string, id: string): void;
-  /** Waits up to `graceMs` for jobs in flight, then cancels the rest and waits until each is recorded. */
+  /**
+   * Waits up to `graceMs` for jobs in flight, then cancels the rest and waits up to `cancelWaitMs` for each to
+   * be recorded; a job that ignores the cancel is left behind (recovered as failed at the next start) so that
+   * shutdown stays inside its deadline.
+   */
   drain(graceMs: number): Promise<void>;
 }
 
@@ -42,6 +48,8 @@ const SHUTDOWN = new Error("the node is shutting down");
 const RECENT_MAX = 1024;
 const RECENT_TTL_MS = 10_000;
 const CLIENT_GONE = new Error("the client disconnected before the stream finished");
+/** Within the REST server's shutdown margin (3 s), which also covers closing the store. */
+const CANCEL_WAIT_MS = 2_000;
 
 function running(id: string): JobResult {
   return { id, status: "running", intermediate_results: [], result: null };
@@ -124,6 +132,21 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     } finally {
       running_.delete(key(msg.ip, msg.id));
     }
+  }
+
+  /** Waits until no job is tracked or `ms` passes; true when none is left. */
+  async function settleWithin(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, ms);
+    });
+    while (jobs.size > 0 && !timedOut) await Promise.race([Promise.all([...jobs]), deadline]);
+    clearTimeout(timer);
+    return jobs.size === 0;
   }
 
   return {
@@ -249,21 +272,13 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (jobs.size === 0) return;
       log.info("waiting for jobs in flight", { jobs: jobs.size, grace_ms: graceMs });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let timedOut = false;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          resolve();
-        }, graceMs);
+      if (await settleWithin(graceMs)) return;
+      log.warn("jobs still running at the shutdown deadline; cancelling them", { jobs: jobs.size });
+      shutdown.abort(SHUTDOWN);
+      if (await settleWithin(deps.cancelWaitMs ?? CANCEL_WAIT_MS)) return;
+      log.error("jobs did not end after cancellation; leaving them to be recovered as failed at next start", {
+        jobs: jobs.size,
       });
-      while (jobs.size > 0 && !timedOut) await Promise.race([Promise.all([...jobs]), deadline]);
-      clearTimeout(timer);
-      if (jobs.size > 0) {
-        log.warn("jobs still running at the shutdown deadline; cancelling them", { jobs: jobs.size });
-        shutdown.abort(SHUTDOWN);
-        while (jobs.size > 0) await Promise.all([...jobs]);
-      }
     },
   };
 }

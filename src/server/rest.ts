@@ -9,8 +9,9 @@ import type { Orchestrator } from "../orchestration/orchestrator.ts";
 import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { JobStore } from "../shared/jobs.ts";
+import type { HttpObserver } from "../shared/observe.ts";
 import { createServerApp } from "./app.ts";
-import type { ChainInfo } from "./context.ts";
+import type { ChainInfo, MetricsEndpoint } from "./context.ts";
 import { createJobRunner } from "./job-runner.ts";
 
 export interface RestServerDeps {
@@ -29,6 +30,8 @@ export interface RestServerDeps {
    * store) have their share, so the whole shutdown ends inside the deadline.
    */
   drainMs?: number;
+  observe?: HttpObserver;
+  metrics?: MetricsEndpoint;
 }
 
 /** Time kept back from the shutdown deadline to record cancelled jobs and close the store. */
@@ -44,6 +47,8 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
   });
   const { app, routes } = createServerApp({ ...deps, runner, rules: buildRuleTable(config.containers) });
   let server: ReturnType<typeof Bun.serve> | undefined;
+  // Set at SIGTERM: the port closes and jobs drain; /health says 503 to whoever still asks.
+  let stopping = false;
 
   return {
     name: "rest",
@@ -79,6 +84,7 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
         );
       }
       // Stop accepting; requests already in flight (streams included) carry on.
+      stopping = true;
       void server?.stop(false);
       const graceMs = Math.max(1_000, deps.drainMs ?? config.shutdown_timeout * 1000 - SHUTDOWN_MARGIN_MS);
       await runner.drain(graceMs);
@@ -89,8 +95,11 @@ export function createRestServer(deps: RestServerDeps): Service & { port(): numb
       await server?.stop(true);
       server = undefined;
     },
-    health: () =>
-      server ? { ok: true, jobs_in_flight: runner.inFlight() } : { ok: false, detail: "not listening" },
+    health: () => {
+      if (!server) return { ok: false, detail: "not listening" };
+      if (stopping) return { ok: false, detail: "shutting down", jobs_in_flight: runner.inFlight() };
+      return { ok: true, jobs_in_flight: runner.inFlight() };
+    },
     port: () => server?.port,
   };
 }

@@ -18,6 +18,10 @@ export interface ContainerStatus {
   detail?: string;
   /** ISO time of the last state change. */
   since: string;
+  /** Restarts and recreations by the node since it started (managed mode), for /metrics. */
+  restarts?: number;
+  /** Liveness probes that found it not answering, since the node started, for /metrics. */
+  probe_failures?: number;
 }
 
 export interface ContainerEndpoint {
@@ -32,4 +36,9 @@ export interface ContainerDirectory {
   statuses(): ContainerStatus[];
   /** Where to send a job for this container id (undefined for an unknown id). */
   endpoint(id: string): ContainerEndpoint | undefined;
+  /**
+   * A call to the container just got an HTTP reply: it is alive. A container marked down is then probed (or,
+   * for a remote service, marked up) at once instead of waiting for its next scheduled check.
+   */
+  reportAlive?(id: string): void;
 }

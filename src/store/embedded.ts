@@ -144,9 +144,14 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
     touches.clear();
   }
 
-  /** Runs a write; a SQLite failure (disk full, locked) becomes a 503 and shows in health(). */
+  /**
+   * Runs a write; a SQLite failure (disk full, locked) becomes a 503 and shows in health(). The in-memory
+   * completed count changes inside the transaction, so it is put back when the transaction rolls back: else
+   * every failed write would shift the cap for good.
+   */
   function write<T>(what: string, work: (s: ReturnType<typeof prepare>) => T): T {
     const s = statements();
+    const countBefore = completedCount;
     try {
       const out = (db as Database).transaction(() => {
         flushTouches(s);
@@ -156,6 +161,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
       pendingCountedAt = Number.NEGATIVE_INFINITY;
       return out;
     } catch (error) {
+      completedCount = countBefore;
       lastError = `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
       log.error("job store write failed", { op: what, error });
       throw new NodeError("job store write failed", { cause: error, status: 503, retryable: true });

@@ -15,9 +15,16 @@ export interface StoreOptions {
   log: Logger;
 }
 
-/** `store.instance_id`, or `<hostname>:<server.port>`: stable across restarts of the same node. */
+/**
+ * `store.instance_id`, or a default that is stable across restarts of the same node. The embedded file is one
+ * node's alone, so `embedded:<server.port>` names it: a hostname would change with every re-created Docker
+ * container, whose interrupted jobs would then never be marked failed. On a shared Redis the default stays
+ * `<hostname>:<server.port>`, unique per replica; the jobs of an id that is gone for good (a re-created
+ * container) are failed by any live node once that id's lease runs out (redis.ts).
+ */
 export function resolveInstanceId(config: Config): string {
-  return config.store.instance_id || `${hostname()}:${config.server.port}`;
+  if (config.store.instance_id) return config.store.instance_id;
+  return config.redis ? `${hostname()}:${config.server.port}` : `embedded:${config.server.port}`;
 }
 
 export function resolveStoreOptions(config: Config, log: Logger): StoreOptions {

@@ -10,6 +10,11 @@
 //   P dlru           zset m → recency score (LRU cap)      P dexp         zset m → completion score (TTL sweep)
 //   P own:<node>     zset m → expiry score: pending jobs of one node instance (recovery)
 // The scripts derive some keys from P and m, so they need a standalone Redis (not Redis Cluster).
+//
+// Redis at its memory limit (noeviction) refuses commands that add data, and a read-only replica refuses every
+// write, each at the command, mid-script. So the write scripts add data before they remove any (a refused
+// write changes nothing), and the read scripts make their own bookkeeping writes with pcall and filter by
+// score as they read, so reads keep working without them.
 
 /** KEYS: pkey pidx pall own. ARGV: value ttlMs expScore id m nowScore. Returns the pending count. */
 export const SET_RUNNING = `
@@ -24,14 +29,10 @@ return redis.call('ZCARD', KEYS[3])
 /**
  * KEYS: pkey pidx pall own dkey didx dlru dexp.
  * ARGV: value ttlMs("0" = none) score id m max prefix expiredBefore("" = none) nowScore.
- * Removes the pending entry, stores the result, sweeps expired results, evicts the least recently used beyond
- * `max`. Returns the pending count.
+ * Stores the result, then removes the pending entry, sweeps expired results and evicts the least recently used
+ * beyond `max`. Returns the pending count.
  */
 export const SET_DONE = `
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[5])
-redis.call('ZREM', KEYS[4], ARGV[5])
 if ARGV[2] ~= '0' then
   redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[2])
 else
@@ -40,6 +41,10 @@ end
 redis.call('ZADD', KEYS[6], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[7], ARGV[3], ARGV[5])
 redis.call('ZADD', KEYS[8], ARGV[3], ARGV[5])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[5])
+redis.call('ZREM', KEYS[4], ARGV[5])
 local function drop(m)
   local sep = string.find(m, ':', 1, true)
   redis.call('DEL', ARGV[7] .. 'd:' .. m)
@@ -60,7 +65,8 @@ return redis.call('ZCARD', KEYS[3])
 
 /**
  * KEYS: n completed keys, n pending keys, dlru. ARGV: n score m1..mn.
- * Returns {completed values, pending values} (false where missing) and marks found results recently used.
+ * Returns {completed values, pending values} (false where missing) and marks found results recently used
+ * (skipped where Redis refuses the write: out of memory, read-only replica).
  */
 export const GET = `
 local n = tonumber(ARGV[1])
@@ -68,7 +74,7 @@ local done = {}
 local pending = {}
 for i = 1, n do
   local value = redis.call('GET', KEYS[i])
-  if value then redis.call('ZADD', KEYS[2 * n + 1], 'XX', ARGV[2], ARGV[2 + i]) end
+  if value then redis.pcall('ZADD', KEYS[2 * n + 1], 'XX', ARGV[2], ARGV[2 + i]) end
   done[i] = value
   pending[i] = redis.call('GET', KEYS[n + i])
 end
@@ -80,24 +86,28 @@ export const LIST = `
 local pending = {}
 local done = {}
 if ARGV[1] ~= 'completed' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-  pending = redis.call('ZRANGE', KEYS[1], 0, -1)
+  redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+  pending = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
 end
 if ARGV[1] ~= 'pending' then
-  if ARGV[3] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3]) end
-  done = redis.call('ZRANGE', KEYS[2], 0, -1)
+  if ARGV[3] ~= '' then
+    redis.pcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+    done = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[3], '+inf')
+  else
+    done = redis.call('ZRANGE', KEYS[2], 0, -1)
+  end
 end
 return {pending, done}
 `;
 
 /** KEYS: pall. ARGV: nowScore. Drops expired entries and returns the pending count. */
 export const COUNT_PENDING = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZCARD', KEYS[1])
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
 `;
 
 /** KEYS: own. ARGV: nowScore. Drops expired entries and returns the members left. */
 export const OWN_PENDING = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 `;

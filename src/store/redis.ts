@@ -10,11 +10,12 @@ import type { Service, ServiceHealth } from "../lib/service.ts";
 import { loop } from "../lib/service.ts";
 import { sleep } from "../lib/time.ts";
 import type { JobListFilter, JobResult, JobStore } from "../shared/jobs.ts";
+import { createDeadline } from "./deadline.ts";
 import { interruptedResult } from "./interrupted.ts";
 import { createLruClock } from "./lru-clock.ts";
 import type { StoreOptions } from "./options.ts";
 import { COUNT_PENDING, GET, LIST, OWN_PENDING, SET_DONE, SET_RUNNING } from "./redis-scripts.ts";
-import { createWriteQueue } from "./write-queue.ts";
+import { createWriteQueue, type WriteControl } from "./write-queue.ts";
 
 export interface RedisConnectionOptions {
   host: string;
@@ -26,7 +27,10 @@ export interface RedisConnectionOptions {
 
 export interface RedisStoreOptions extends StoreOptions {
   redis: RedisConnectionOptions;
-  /** setRunning/setDone wait this long for the write to land before returning with it queued. */
+  /**
+   * setRunning/setDone wait this long for the write to land; then a write Redis refused (OOM, READONLY) is a
+   * 503 and one waiting for an unreachable Redis returns queued.
+   */
   writeWaitMs?: number;
   /** setup waits this long for Redis (and start-up recovery) before letting the node start unhealthy. */
   connectWaitMs?: number;
@@ -36,6 +40,11 @@ export interface RedisStoreOptions extends StoreOptions {
   readTimeoutMs?: number;
   /** run() refreshes the cached pending count this often (it also updates after every own write). */
   refreshEveryMs?: number;
+  /**
+   * An instance's lease: renewed by run() every third of it; once it has run out, other instances fail the
+   * instance's running jobs (checked at setup and once per lease).
+   */
+  leaseMs?: number;
   /** close() waits this long for queued writes before dropping them. */
   closeDrainMs?: number;
 }
@@ -50,9 +59,13 @@ interface PendingEntry {
 /** Redis errors that a later retry can fix (loading, failover, memory pressure, script cache flushed). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
+/** An error reply from Redis itself (it is up and answering), as opposed to a connection problem. */
+function isReplyError(error: unknown): error is Error {
+  return error instanceof Error && error.name === "ReplyError";
+}
+
 function isRetryable(error: unknown): boolean {
-  if (!(error instanceof Error)) return true;
-  if (error.name !== "ReplyError") return true;
+  if (!isReplyError(error)) return true;
   return TRANSIENT_REPLY.test(error.message);
 }
 
@@ -181,8 +194,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   let lastError: string | undefined;
   let recovery: Promise<number> | undefined;
   let closing = false;
-  /** Writes waiting on a live connection, woken when it drops. */
-  const onDisconnect = new Set<() => void>();
+  const writeDeadline = createDeadline(writeWaitMs);
+  const leaseMs = options.leaseMs ?? 30_000;
+  let lastBeat = 0;
+  let lastOrphanCheck = Date.now();
   const writeScript = createScriptBatcher(() => clients().writer);
 
   const key = {
@@ -192,6 +207,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     pendingIndex: (client: string) => `${P}pi:${enc(client)}`,
     doneIndex: (client: string) => `${P}di:${enc(client)}`,
     own: `${P}own:${enc(instanceId)}`,
+    ownOf: (owner: string) => `${P}own:${enc(owner)}`,
+    alive: (owner: string) => `${P}alive:${enc(owner)}`,
+    owners: `${P}owners`,
     pall: `${P}pall`,
     dlru: `${P}dlru`,
     dexp: `${P}dexp`,
@@ -235,7 +253,6 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         lastError = undefined;
       });
       client.on("close", () => {
-        for (const wake of onDisconnect) wake();
         if (downSince !== undefined || closing) return;
         downSince = Date.now();
         log.warn("Redis connection lost; writes are queued until it is back", {
@@ -268,11 +285,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   }
 
   /**
-   * Queues a write and waits up to writeWaitMs for it to land. A write still waiting for Redis after that is
-   * accepted (it lands when Redis is back); a write Redis rejects for good is an error.
+   * Queues a write and waits up to writeWaitMs for it to land. At the deadline, a write that Redis itself
+   * refused (out of memory, read-only replica) is given up and refused with a 503: the job is not accepted. A
+   * write still waiting for an unreachable Redis is accepted as queued and lands when Redis is back. A write
+   * Redis rejects for good is an error at once.
    */
   async function write(jobKey: string, op: () => Promise<void>): Promise<void> {
-    const landed = queue.enqueue(jobKey, op);
+    const control: WriteControl = {};
+    const landed = queue.enqueue(jobKey, op, control);
     let failed: unknown;
     let settled = false;
     const watched = landed.then(
@@ -282,27 +302,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       (error: unknown) => {
         settled = true;
         failed = error;
-        log.error("job store write dropped", { error: describeError(error) });
+        if (!control.cancelled) log.error("job store write dropped", { error: describeError(error) });
       },
     );
-    // While connected, wait for the write itself (no timer per write); if the connection drops meanwhile, or
-    // is already down, give it writeWaitMs more and then accept it as queued.
-    if (writer?.status === "ready" && !settled) {
-      let wake = () => {};
-      const dropped = new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      onDisconnect.add(wake);
-      await Promise.race([watched, dropped]);
-      onDisconnect.delete(wake);
+    await writeDeadline.wait(watched);
+    if (!settled) {
+      if (isReplyError(control.lastError)) {
+        control.cancelled = true;
+        // Redis's own reply names the reason (OOM, READONLY), which the 503 passes on to the client.
+        throw new NodeError(`job store refused the write: ${control.lastError.message}`, {
+          cause: control.lastError,
+          status: 503,
+          retryable: true,
+          meta: { redis: where },
+        });
+      }
+      log.debug("job store write queued", { queued: queue.size() });
+      return;
     }
-    if (!settled) await Promise.race([watched, sleep(writeWaitMs)]);
     if (failed !== undefined) {
       throw failed instanceof NodeError
         ? failed
         : new NodeError("job store write failed", { cause: failed, status: 503 });
     }
-    if (!settled) log.debug("job store write queued", { queued: queue.size() });
   }
 
   function setPendingCount(reply: unknown): void {
@@ -316,7 +338,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     setPendingCount(await evalScript(reader, SCRIPTS.countPending, [key.pall], [String(nowScore())]));
   }
 
-  async function storeDone(client: string, job: JobResult, m = key.member(client, job.id)): Promise<void> {
+  async function storeDone(
+    client: string,
+    job: JobResult,
+    m = key.member(client, job.id),
+    own = key.own,
+  ): Promise<void> {
     const at = score();
     const reply = await writeScript(
       SCRIPTS.setDone,
@@ -324,7 +351,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         key.pending(m),
         key.pendingIndex(client),
         key.pall,
-        key.own,
+        own,
         key.done(m),
         key.doneIndex(client),
         key.dlru,
@@ -345,15 +372,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     setPendingCount(reply);
   }
 
-  /** Fails this instance's leftover running jobs; idempotent, so the queue may retry it. */
-  async function recover(): Promise<number> {
+  /** Fails the leftover running jobs of `owner` (this instance by default); idempotent, so it may be retried. */
+  async function recover(owner = instanceId): Promise<number> {
     const { writer: client } = clients();
-    const members = (await evalScript(
-      client,
-      SCRIPTS.ownPending,
-      [key.own],
-      [String(nowScore())],
-    )) as string[];
+    const own = key.ownOf(owner);
+    const members = (await evalScript(client, SCRIPTS.ownPending, [own], [String(nowScore())])) as string[];
     let count = 0;
     for (let i = 0; i < members.length; i += 500) {
       const batch = members.slice(i, i + 500);
@@ -361,20 +384,61 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       for (const [index, m] of batch.entries()) {
         const value = values[index];
         const sep = m.indexOf(":");
-        if (!value) {
-          await client.zrem(key.own, m);
+        const entry = value ? (parseJson(value) as PendingEntry) : undefined;
+        if (entry?.owner !== owner) {
+          await client.zrem(own, m);
           continue;
         }
-        const entry = parseJson(value) as PendingEntry;
-        if (entry.owner !== instanceId) {
-          await client.zrem(key.own, m);
-          continue;
-        }
-        await storeDone(decodeURIComponent(m.slice(0, sep)), interruptedResult(entry.job, entry.containers));
+        await storeDone(
+          decodeURIComponent(m.slice(0, sep)),
+          interruptedResult(entry.job, entry.containers),
+          m,
+          own,
+        );
         count++;
       }
     }
     return count;
+  }
+
+  /**
+   * Renews this instance's lease and lists it among the owners of running jobs. While the lease lives, no other
+   * instance touches this one's running jobs.
+   */
+  async function heartbeat(): Promise<void> {
+    const { writer: client } = clients();
+    await client.multi().set(key.alive(instanceId), "1", "PX", leaseMs).sadd(key.owners, instanceId).exec();
+    lastBeat = Date.now();
+  }
+
+  /**
+   * Fails the running jobs of instances whose lease ran out: a node that died, or a recreated container whose
+   * default instance id (its hostname) is gone for good, would otherwise leave them "running" until
+   * pending_ttl. A live node that only missed its renewals (an outage longer than the lease) records its real
+   * results over these later.
+   */
+  async function recoverOrphans(): Promise<number> {
+    const { writer: client } = clients();
+    let count = 0;
+    for (const owner of await client.smembers(key.owners)) {
+      if (owner === instanceId || (await client.exists(key.alive(owner))) === 1) continue;
+      count += await recover(owner);
+      // Listed again by its next heartbeat should it come back.
+      await client.srem(key.owners, owner);
+    }
+    lastOrphanCheck = Date.now();
+    return count;
+  }
+
+  /** The periodic work of run(): the pending count, the lease, and now and then the orphan check. */
+  async function tick(): Promise<void> {
+    await refreshPendingCount();
+    if (writer?.status !== "ready") return;
+    if (Date.now() - lastBeat >= leaseMs / 3) await heartbeat();
+    if (Date.now() - lastOrphanCheck >= leaseMs) {
+      const count = await recoverOrphans();
+      if (count > 0) log.warn("marked jobs of a stopped node instance as failed", { count });
+    }
   }
 
   const store: RedisJobStore = {
@@ -386,7 +450,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       log.info("job store opening", { kind: "redis", redis: where, prefix: P, instance: instanceId });
       // Recovery holds every write until it is done, so it can only ever see the previous run's jobs. If Redis
       // is down it keeps retrying in the background and the node starts unhealthy rather than not at all.
-      recovery = queue.gate(recover);
+      recovery = queue.gate(async () => {
+        await heartbeat();
+        const own = await recover();
+        return own + (await recoverOrphans());
+      });
       recovery.then(
         (count) => {
           if (count > 0) log.warn("marked interrupted jobs as failed", { count });
@@ -412,7 +480,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     },
 
     async run(signal) {
-      await loop(signal, refreshEveryMs, refreshPendingCount, log, "pending count refresh");
+      await loop(signal, Math.min(refreshEveryMs, leaseMs / 3), tick, log, "pending count and lease refresh");
     },
 
     queuedWrites: () => queue.size(),

@@ -1,7 +1,8 @@
 // Ordered, retrying, bounded writes for a store whose backend can be briefly unreachable (Redis restarting).
 // Writes of one job run in the order they were issued, even across retries, so a late retry of "running" can
 // never overwrite "success". A write that keeps failing with a transient error is retried with capped backoff
-// until it lands or the store closes; the queue is bounded so an outage cannot exhaust memory.
+// until it lands, the store closes, or its caller gives it up (WriteControl); the queue is bounded so an outage
+// cannot exhaust memory.
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
@@ -15,9 +16,20 @@ export interface WriteQueueOptions {
   maxBackoffMs?: number;
 }
 
+/** A caller's handle on one write: what its last failed attempt said, and a way to give it up. */
+export interface WriteControl {
+  /** The error of the last failed attempt (undefined while none failed). */
+  lastError?: unknown;
+  /** Set by the caller: the write is not attempted again (the caller refused the job it belongs to). */
+  cancelled?: boolean;
+}
+
 export interface WriteQueue {
-  /** Runs `op` after earlier writes of the same `key` (and after any gate); resolves once it has landed. */
-  enqueue(key: string, op: () => Promise<void>): Promise<void>;
+  /**
+   * Runs `op` after earlier writes of the same `key` (and after any gate); resolves once it has landed.
+   * With `control`, failures are reported to the caller, who may cancel the retries.
+   */
+  enqueue(key: string, op: () => Promise<void>, control?: WriteControl): Promise<void>;
   /** Holds every write issued from now on until `work` settles (start-up recovery runs first). */
   gate<T>(work: () => Promise<T>): Promise<T>;
   /** Accepted writes that have not landed yet. */
@@ -40,15 +52,17 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
   let retryingNow = 0;
   let emptied: (() => void) | undefined;
 
-  /** Runs `op` until it succeeds, a non-retryable error occurs, or the queue closes. */
-  async function attempt<T>(what: string, op: () => Promise<T>): Promise<T> {
+  /** Runs `op` until it succeeds, a non-retryable error occurs, the queue closes or the caller cancels. */
+  async function attempt<T>(what: string, op: () => Promise<T>, control?: WriteControl): Promise<T> {
     for (let failures = 0; ; failures++) {
       if (stop.signal.aborted)
         throw new NodeError("job store closed before the write landed", { status: 503 });
+      if (control?.cancelled) throw new NodeError("job store write given up", { status: 503 });
       try {
         return await op();
       } catch (error) {
-        if (!options.isRetryable(error) || stop.signal.aborted) throw error;
+        if (control) control.lastError = error;
+        if (!options.isRetryable(error) || stop.signal.aborted || control?.cancelled) throw error;
         const delay = backoffMs(failures, 100, maxBackoff);
         if (failures === 0 || failures % 10 === 0) {
           log.warn("job store write failed, retrying", { op: what, error, retry_in_ms: delay, queued });
@@ -61,7 +75,7 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
   }
 
   return {
-    enqueue(key, op) {
+    enqueue(key, op, control) {
       if (stop.signal.aborted) {
         return Promise.reject(new NodeError("job store is closed", { status: 503, retryable: true }));
       }
@@ -81,7 +95,7 @@ export function createWriteQueue(options: WriteQueueOptions): WriteQueue {
       const run = previous
         .catch(() => undefined)
         .then(() => gate.catch(() => undefined))
-        .then(() => attempt(key, op))
+        .then(() => attempt(key, op, control))
         .finally(() => {
           queued--;
           if (tails.get(key) === tail) tails.delete(key);

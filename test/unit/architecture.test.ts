@@ -49,6 +49,8 @@ describe("architecture", () => {
       "bun:sqlite": (file) => file === "store/embedded.ts",
       hono: (file) => file.startsWith("server/"),
       viem: (file) => file.startsWith("chain/") || file.startsWith("guardian/"),
+      "prom-client": (file) => file.startsWith("metrics/"),
+      "@msgpack/msgpack": (file) => file.startsWith("stats/"),
     };
     expect(
       offenders((edge) => {
@@ -90,7 +92,7 @@ describe("architecture", () => {
   });
 
   test("behavior: stores, guardian and orchestration do not import the server, the chain or the root", () => {
-    for (const lower of ["store", "guardian", "orchestration"]) {
+    for (const lower of ["store", "guardian", "orchestration", "metrics", "stats"]) {
       expect(
         offenders(
           (e) =>

@@ -74,6 +74,9 @@ interface Managed {
   busy: boolean;
   /** Consecutive restarts by the manager without reaching "ready" (drives the backoff). */
   restarts: number;
+  /** Restarts and recreations since the node started, and failed HTTP probes (for /metrics). */
+  totalRestarts: number;
+  probeFailures: number;
   nextStartAt: number;
   deathsDuringSetup: number;
   queue: Promise<void>;
@@ -101,6 +104,8 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     down: false,
     busy: false,
     restarts: 0,
+    totalRestarts: 0,
+    probeFailures: 0,
     nextStartAt: 0,
     deathsDuringSetup: 0,
     queue: Promise.resolve(),
@@ -326,16 +331,18 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     }
     const dockerHealth = info.State.Health?.Status;
     const probe = await probeHttp(m.probeUrl, {}, 2000);
+    if (!probe.ok) m.probeFailures++;
     if (probe.ok && dockerHealth !== "unhealthy") {
       setState(m, "ready", `answering HTTP on port ${m.config.port}`);
       return;
     }
     const detail = probe.ok ? "Docker health check reports unhealthy" : `not answering HTTP: ${probe.detail}`;
-    // Never ready since its last start → still starting; otherwise it has stopped answering.
+    // Never ready since its last start → still starting; otherwise it has stopped answering. Either way it is
+    // looked at again soon (a second at most), so it is back in service about as soon as it answers.
     const starting =
       m.status.state === "starting" || m.status.state === "stopped" || m.status.state === "missing";
     setState(m, starting ? "starting" : "unhealthy", detail);
-    schedule(m, starting ? 500 : checkInterval);
+    schedule(m, starting ? 500 : Math.min(1000, checkInterval));
   }
 
   /** Starts (or recreates) a container the node wants running, with capped backoff between attempts. */
@@ -346,6 +353,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       return;
     }
     m.restarts++;
+    m.totalRestarts++;
     m.nextStartAt = Date.now() + backoffMs(m.restarts - 1, 1000, 60_000);
     log.warn(`${how === "recreate" ? "Recreating" : "Restarting"} container '${m.config.id}'`, {
       id: m.config.id,
@@ -571,7 +579,13 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       };
     },
 
-    statuses: () => managed.map((m) => ({ ...m.status })),
+    statuses: () =>
+      managed.map((m) => ({ ...m.status, restarts: m.totalRestarts, probe_failures: m.probeFailures })),
     endpoint: (id) => byName.get(id)?.endpoint,
+    reportAlive(id) {
+      // Proof that it answers, but Docker's view (running? health check?) decides: check it now.
+      const m = byName.get(id);
+      if (m && !m.status.ready && m.status.state === "unhealthy") schedule(m, 0);
+    },
   };
 }

@@ -1,6 +1,8 @@
 // Unmanaged containers (manage_containers: false): services somebody else runs, reached at their `url` (with
 // the bearer token) or at container_host:port. No Docker client is constructed and nothing waits at start-up;
-// a background loop probes each service over HTTP so statuses() and health() report whether it answers.
+// a background loop probes each service over HTTP so statuses() and health() report whether it answers: one
+// that is up every checkIntervalMs (10 s), one seen down every downIntervalMs (1 s), so a service that comes
+// up after the node is usable within about a second. A job call that gets any HTTP reply marks it up at once.
 import type { Config } from "../../config/schema.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Service, ServiceHealth } from "../../lib/service.ts";
@@ -15,8 +17,10 @@ export interface RemoteContainersDeps {
   log: Logger;
   /** Resolved container host (see resolveContainerHost). */
   host: string;
-  /** Time between liveness probes; default 10 s. */
+  /** Time between liveness probes of a service that is up; default 10 s. */
   checkIntervalMs?: number;
+  /** Time between probes of a service seen down; default 1 s. */
+  downIntervalMs?: number;
   /** Per-probe timeout; default 3 s. */
   probeTimeoutMs?: number;
   /**
@@ -31,9 +35,13 @@ export type ContainerService = Service & ContainerDirectory;
 export function createRemoteContainers(deps: RemoteContainersDeps): ContainerService {
   const { log } = deps;
   const interval = deps.checkIntervalMs ?? 10_000;
+  const downInterval = Math.min(interval, deps.downIntervalMs ?? 1000);
   const probeTimeout = deps.probeTimeoutMs ?? 3000;
   const endpoints = new Map<string, ContainerEndpoint>();
   const statuses = new Map<string, ContainerStatus>();
+  /** performance.now() of each service's last probe (0: never); drives the up/down probe intervals. */
+  const probedAt = new Map<string, number>();
+  const probeFailures = new Map<string, number>();
   const now = () => new Date().toISOString();
   for (const container of deps.config.containers) {
     endpoints.set(container.id, endpointFor(container, deps.host));
@@ -47,26 +55,40 @@ export function createRemoteContainers(deps: RemoteContainersDeps): ContainerSer
     });
   }
 
-  async function probeAll(signal: AbortSignal): Promise<void> {
+  function setReady(id: string, ok: boolean, detail: string): void {
+    const previous = statuses.get(id);
+    const changed = !previous || previous.ready !== ok;
+    statuses.set(id, {
+      id,
+      state: "remote",
+      ready: ok,
+      detail,
+      since: changed ? now() : previous.since,
+      probe_failures: probeFailures.get(id) ?? 0,
+    });
+  }
+
+  /** Probes the services that are due: down ones every downInterval, up ones every interval. */
+  async function probeDue(signal: AbortSignal): Promise<void> {
+    const at = performance.now();
+    const due = [...endpoints].filter(([id]) => {
+      const wait = statuses.get(id)?.ready ? interval : downInterval;
+      return at - (probedAt.get(id) ?? Number.NEGATIVE_INFINITY) >= wait - 5;
+    });
     await Promise.all(
-      [...endpoints].map(async ([id, endpoint]) => {
+      due.map(async ([id, endpoint]) => {
+        probedAt.set(id, performance.now());
         // Any HTTP reply (a 404 or 405 from a service without a `/` handler, even a 500) means the server is up;
         // only a refused/reset connection or no reply within probeTimeout counts as down.
         const result = await probeHttp(`${endpoint.baseUrl}/`, endpoint.headers, probeTimeout, signal);
         if (signal.aborted) return;
+        if (!result.ok) probeFailures.set(id, (probeFailures.get(id) ?? 0) + 1);
         const previous = statuses.get(id);
         if (previous && previous.ready !== result.ok) {
           if (result.ok) log.info("Container back up", { id, url: endpoint.baseUrl, reply: result.detail });
           else log.warn("Container not reachable", { id, url: endpoint.baseUrl, reason: result.detail });
         }
-        const changed = !previous || previous.ready !== result.ok;
-        statuses.set(id, {
-          id,
-          state: "remote",
-          ready: result.ok,
-          detail: result.detail,
-          since: changed ? now() : previous.since,
-        });
+        setReady(id, result.ok, result.detail);
       }),
     );
   }
@@ -80,8 +102,8 @@ export function createRemoteContainers(deps: RemoteContainersDeps): ContainerSer
     },
     async run(signal) {
       while (!signal.aborted) {
-        await probeAll(signal);
-        await sleep(interval, signal);
+        await probeDue(signal);
+        await sleep(downInterval, signal);
       }
     },
     health(): ServiceHealth {
@@ -96,5 +118,16 @@ export function createRemoteContainers(deps: RemoteContainersDeps): ContainerSer
     },
     statuses: () => [...statuses.values()].map((status) => ({ ...status })),
     endpoint: (id) => endpoints.get(id),
+    reportAlive(id) {
+      const status = statuses.get(id);
+      if (!status || status.ready) return;
+      log.info("Container back up", {
+        id,
+        url: endpoints.get(id)?.baseUrl,
+        reply: "a job call was answered",
+      });
+      probedAt.set(id, performance.now());
+      setReady(id, true, "a job call was answered");
+    },
   };
 }

@@ -27,10 +27,6 @@ function invalid(problem: BodyProblem): Outcome {
   return { status: 400, body: { error: "Invalid request body", params: { ...problem } } };
 }
 
-function rejected(error: GuardianError): Outcome {
-  return { status: 405, body: { error: error.error, params: error.params } };
-}
-
 /**
  * A route's work after client resolution and rate limiting, on the raw request: the hono route and the native
  * route in app.ts (Bun.serve `routes`) both call it, so their replies are the same.
@@ -56,6 +52,12 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
   const noLookup = () => undefined;
   const app = new Hono<AppEnv>();
 
+  /** A Guardian refusal: the reference's 405, counted by kind and reason for /metrics. */
+  function rejected(kind: "offchain" | "delegated", error: GuardianError): Outcome {
+    deps.observe?.guardianRejection(kind, error.error);
+    return { status: 405, body: { error: error.error, params: error.params } };
+  }
+
   /** Parse + guardian; for `dispatch`, also starts the job (or hands the subscription to the chain side). */
   async function handle(body: unknown, client: string, dispatch: boolean): Promise<Outcome> {
     const parsed = parseJobMessage(body, crypto.randomUUID(), client);
@@ -63,7 +65,7 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
     const msg = parsed.message;
     if (msg.kind === "offchain") {
       const error = checkOffchainJob(msg, rules);
-      if (error) return rejected(error);
+      if (error) return rejected("offchain", error);
       if (!dispatch) return { status: 200, body: { id: msg.id }, message: msg };
       try {
         await runner.start(msg);
@@ -90,7 +92,7 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
       now: deps.now() / 1000,
       lookup: deps.delegated?.lookup ?? noLookup,
     });
-    if (!check.ok) return rejected(check.error);
+    if (!check.ok) return rejected("delegated", check.error);
     if (!dispatch) return { status: 200, body: {}, message: msg };
     try {
       await deps.delegated?.sink.submit(msg);
@@ -131,13 +133,14 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
       });
     }
     const client = c.get("client");
-    const out: Record<string, unknown>[] = [];
-    for (let index = 0; index < items.length; index++) {
-      const outcome = await handle(items[index], client, true);
-      if (outcome.status === 400) {
-        out.push({ error: outcome.body.error, params: { index, ...outcome.body.params } });
-      } else out.push(outcome.body);
-    }
+    // The items are started together: their store writes then share one write deadline (and one Redis round
+    // trip), instead of a batch during a Redis outage taking one deadline per item.
+    const outcomes = await Promise.all(items.map((item) => handle(item, client, true)));
+    const out = outcomes.map((outcome, index) =>
+      outcome.status === 400
+        ? { error: outcome.body.error, params: { index, ...outcome.body.params } }
+        : outcome.body,
+    );
     return sendJson(c, out);
   });
 

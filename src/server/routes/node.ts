@@ -1,16 +1,19 @@
-// GET /health, GET /info, GET /metrics, GET /resources: what the node is and whether it works.
+// GET /health, GET /ready, GET /info, GET /metrics, GET /resources: what the node is and whether it works.
 import { Hono } from "hono";
 import { describeError } from "../../lib/errors.ts";
+import { createIpMatcher } from "../../lib/ip.ts";
 import { parseJsonFast } from "../../lib/json.ts";
 import type { ContainerState } from "../../shared/containers.ts";
-import { COMPAT_VERSION, NODE_VERSION } from "../../version.ts";
+import { COMPAT_VERSION } from "../../version.ts";
 import type { AppDeps, AppEnv, LimitFor } from "../context.ts";
-import { sendJson } from "../json-response.ts";
-import { renderMetrics } from "../metrics.ts";
+import { healthVerdict, readinessProblems } from "../health.ts";
+import { sendError, sendJson } from "../json-response.ts";
 
 /** Docker states that count as "running" for /info in managed mode (the reference listed status=running). */
 const LISTED_STATES: ReadonlySet<ContainerState> = new Set(["ready", "starting", "unhealthy", "remote"]);
 const RESOURCES_TIMEOUT_MS = 5_000;
+/** Default for server.metrics_allowed_ips: loopback only. */
+export const DEFAULT_METRICS_ALLOWED_IPS = ["127.0.0.0/8", "::1/128"] as const;
 
 export function createNodeRoutes(deps: AppDeps, limit: LimitFor): Hono<AppEnv> {
   const { config, directory, log } = deps;
@@ -23,15 +26,26 @@ export function createNodeRoutes(deps: AppDeps, limit: LimitFor): Hono<AppEnv> {
     image: container.image,
   }));
 
-  // Healthy only when every part is: the store, the containers, the chain (when enabled) and this server.
-  // infernet_client's health() checks status == "healthy" after raise_for_status().
+  // 200 "healthy" while the node can take work, with the parts that are down named in `degraded`; 503 only
+  // when it can take none (see health.ts). infernet_client's health() checks status == "healthy" after
+  // raise_for_status(), so a node that serves is never called dead for one failing part.
   app.get("/health", limit("health"), (c) => {
     const checks = deps.health();
-    const failing = Object.entries(checks)
-      .filter(([, check]) => !check.ok)
-      .map(([name]) => name);
-    if (failing.length === 0) return sendJson(c, { status: "healthy", checks });
-    return sendJson(c, { status: "unhealthy", checks, error: "Node unhealthy", params: { failing } }, 503);
+    const { healthy, failing, degraded } = healthVerdict(checks, directory.statuses());
+    if (healthy) return sendJson(c, { status: "healthy", checks, degraded });
+    return sendJson(
+      c,
+      { status: "unhealthy", checks, degraded, error: "Node unhealthy", params: { failing } },
+      503,
+    );
+  });
+
+  // Strict readiness: every container, the chain sync at the head, the RPC answering. Not rate limited:
+  // orchestrators poll it, and it is answered from memory.
+  app.get("/ready", (c) => {
+    const reasons = readinessProblems(deps.health(), directory.statuses(), config.chain.enabled, Date.now());
+    if (reasons.length === 0) return sendJson(c, { status: "ready", reasons });
+    return sendJson(c, { status: "not ready", reasons, error: "Node not ready", params: { reasons } }, 503);
   });
 
   // Answered from memory: never waits on Docker, Redis or the chain.
@@ -79,19 +93,16 @@ export function createNodeRoutes(deps: AppDeps, limit: LimitFor): Hono<AppEnv> {
   });
 
   // Prometheus text format, from the same in-memory sources as /health and /info. Not rate limited (like
-  // PUT /api/status): scrapers poll it on a schedule, and it carries no job data, addresses or secrets.
-  app.get("/metrics", (c) => {
-    const text = renderMetrics({
-      version: NODE_VERSION,
-      compatVersion: COMPAT_VERSION,
-      health: deps.health(),
-      pending: { offchain: deps.store.pendingCount(), onchain: deps.orchestrator.pendingOnchain() },
-      counters: deps.orchestrator.counters(),
-      containers: directory.statuses(),
-      uptimeSeconds: process.uptime(),
-      residentBytes: process.memoryUsage.rss(),
-    });
-    return c.body(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  // PUT /api/status): scrapers poll it on a schedule. It carries no job data or secrets, but does show what
+  // the node runs and how busy it is, so only server.metrics_allowed_ips (loopback by default) may read it.
+  const metricsAllowed = createIpMatcher(config.server.metrics_allowed_ips ?? DEFAULT_METRICS_ALLOWED_IPS);
+  app.get("/metrics", async (c) => {
+    const metrics = deps.metrics;
+    if (!metrics) return sendError(c, 404, "Not found", { path: "/metrics" });
+    if (!metricsAllowed(c.get("client"))) {
+      return sendError(c, 403, "Unauthorized", { setting: "server.metrics_allowed_ips" });
+    }
+    return c.body(await metrics.render(), 200, { "Content-Type": metrics.contentType });
   });
 
   return app;

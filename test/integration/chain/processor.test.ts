@@ -5,12 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { decodeAbiParameters, encodeAbiParameters, type Hex, stringToHex } from "viem";
-import { createContainerLookup } from "../../../src/chain/container-lookup.ts";
-import { createProcessor, type Processor } from "../../../src/chain/processor.ts";
-import { type ChainService, createChainService } from "../../../src/chain/service.ts";
 import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
-import { buildRuleTable } from "../../../src/guardian/rules.ts";
-import { addLogSink, createLog, type LogRecord } from "../../../src/lib/log.ts";
+import type { LogRecord } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
 import type { DelegatedSubscriptionMessage } from "../../../src/shared/messages.ts";
@@ -26,6 +22,7 @@ import {
   signDelegatedSubscription,
 } from "../../fixtures/chain-helpers.ts";
 import { waitFor } from "../../fixtures/net.ts";
+import { type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
 
 interface Delivery {
   subscriptionId: number;
@@ -75,53 +72,10 @@ async function pipeline(job: OrchestratorJob): Promise<ContainerResult[]> {
   ];
 }
 
-interface Running {
-  chainService: ChainService;
-  processor: Processor;
-  logs: LogRecord[];
-  stop(): Promise<void>;
-}
+type Running = ProcessorNode;
 
-async function startNode(config: Config): Promise<Running> {
-  const logs: LogRecord[] = [];
-  const removeSink = addLogSink((record) => logs.push(record));
-  const lookup = createContainerLookup(config.containers.map((c) => c.id));
-  let chainService: ChainService | undefined;
-  const processor = createProcessor({
-    config,
-    log: createLog("processor"),
-    rules: buildRuleTable(config.containers),
-    lookup: (hash) => lookup.lookupContainers(hash),
-    context: () => chainService?.context(),
-    head: () => {
-      const head = chainService?.listener()?.progress().head_block;
-      return head === null || head === undefined ? null : BigInt(head);
-    },
-    run: pipeline,
-    settings: { tickMs: 20, simulationAttempts: 1, containerRetryBaseMs: 50 },
-  });
-  chainService = createChainService({
-    config,
-    log: createLog("chain"),
-    sink: processor,
-    lookup,
-    rpcBackoff: { baseMs: 20, maxMs: 100 },
-    retryBackoff: { baseMs: 50, maxMs: 300 },
-  });
-  const service = chainService;
-  const controller = new AbortController();
-  await service.setup?.(controller.signal);
-  const runs = [service.run?.(controller.signal), processor.run?.(controller.signal)];
-  return {
-    chainService: service,
-    processor,
-    logs,
-    async stop() {
-      controller.abort();
-      await Promise.all(runs);
-      removeSink();
-    },
-  };
+function startNode(config: Config): Promise<Running> {
+  return startProcessorNode(config, { run: pipeline });
 }
 
 const CONSUMER_CONTRACTS = {

@@ -80,6 +80,39 @@ export async function startNode(
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const url = `http://127.0.0.1:${port}`;
 
+  const node = await runNodeBinary(binary, configPath, dir, url);
+
+  return {
+    dir,
+    config,
+    ids,
+    node,
+    async [Symbol.asyncDispose]() {
+      await node.stop();
+      const docker = testDocker();
+      await Promise.all(
+        Object.values(ids).map((id) =>
+          docker
+            .getContainer(id)
+            .remove({ force: true })
+            .catch(() => undefined),
+        ),
+      );
+    },
+  };
+}
+
+/**
+ * Runs the release binary (node_modules hidden) with this config until /health answers 200 (with
+ * `ready: "any"`, any HTTP reply); stop() sends SIGTERM and returns the exit code.
+ */
+export async function runNodeBinary(
+  binary: string,
+  configPath: string,
+  dir: string,
+  url: string,
+  options: { ready?: "healthy" | "any" } = {},
+): Promise<NodeProcess> {
   let child: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
   let output = "";
   async function launch(): Promise<void> {
@@ -103,7 +136,7 @@ export async function startNode(
         if (proc.exitCode !== null)
           throw new Error(`node exited with ${proc.exitCode}: ${output.slice(-2000)}`);
         const res = await fetch(`${url}/health`);
-        return res.status === 200 ? true : undefined;
+        return res.status === 200 || options.ready === "any" ? true : undefined;
       },
       60_000,
     );
@@ -126,25 +159,7 @@ export async function startNode(
     },
   };
   await launch();
-
-  return {
-    dir,
-    config,
-    ids,
-    node,
-    async [Symbol.asyncDispose]() {
-      await node.stop();
-      const docker = testDocker();
-      await Promise.all(
-        Object.values(ids).map((id) =>
-          docker
-            .getContainer(id)
-            .remove({ force: true })
-            .catch(() => undefined),
-        ),
-      );
-    },
-  };
+  return node;
 }
 
 export async function postJson(

@@ -271,4 +271,46 @@ describe("redis job store", () => {
     },
     TIMEOUT_MS,
   );
+
+  test(
+    "behavior: a node instance that is gone for good (a recreated container) has its running jobs failed by a live one",
+    async () => {
+      const endpoint = await sharedRedis();
+      const prefix = uniqueKeyPrefix("orphans");
+      const lease = { leaseMs: 600, refreshEveryMs: 100 };
+      // The old container: its instance id was its hostname, which the recreated container does not share.
+      const gone = await opened(
+        createRedisStore({ ...options(endpoint, prefix, lease), instanceId: "old-host:4000" }),
+      );
+      await gone.setRunning("1.2.3.4", running("orphan"), { containers: ["c1"] });
+      await gone.close?.();
+      // Another replica, alive and renewing its lease, with a job of its own.
+      const stop = new AbortController();
+      const replica = await opened(
+        createRedisStore({ ...options(endpoint, prefix, lease), instanceId: "replica" }),
+      );
+      const replicaRun = replica.run?.(stop.signal);
+      await replica.setRunning("5.6.7.8", running("busy"));
+      const fresh = await opened(
+        createRedisStore({ ...options(endpoint, prefix, lease), instanceId: "new-host:4000" }),
+      );
+      const freshRun = fresh.run?.(stop.signal);
+      try {
+        const [failed] = await waitFor("the orphaned job to be failed", async () => {
+          const jobs = await fresh.get("1.2.3.4", ["orphan"]);
+          return jobs[0]?.status === "failed" ? jobs : undefined;
+        });
+        expect(failed?.result).toEqual({ container: "c1", error: "node stopped while the job was running" });
+        // Several leases later (time has to pass for a lease to run out) the live replica's job is untouched.
+        await Bun.sleep(lease.leaseMs * 3);
+        expect((await fresh.get("5.6.7.8", ["busy"]))[0]?.status).toBe("running");
+      } finally {
+        stop.abort();
+        await Promise.all([replicaRun, freshRun]);
+        await replica.close?.();
+        await fresh.close?.();
+      }
+    },
+    TIMEOUT_MS,
+  );
 });

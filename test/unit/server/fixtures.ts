@@ -8,6 +8,7 @@ import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
 import { buildRuleTable } from "../../../src/guardian/rules.ts";
 import { createLog } from "../../../src/lib/log.ts";
 import type { Service, ServiceHealth } from "../../../src/lib/service.ts";
+import { createNodeMetrics, type NodeMetrics } from "../../../src/metrics/node-metrics.ts";
 import { createOrchestrator, type Orchestrator } from "../../../src/orchestration/orchestrator.ts";
 import { createApp } from "../../../src/server/app.ts";
 import type { AppDeps } from "../../../src/server/context.ts";
@@ -131,6 +132,8 @@ export interface TestApp extends AsyncDisposable {
   store: JobStore & Service;
   orchestrator: Orchestrator;
   runner: JobRunner;
+  /** The real metrics module, observing this app's requests, jobs and calls (as node.ts wires it). */
+  metrics: NodeMetrics;
   /** Sends a request as `peer` (default 127.0.0.1). */
   request(path: string, init?: RequestInit & { peer?: string }): Promise<Response>;
 }
@@ -142,14 +145,27 @@ export async function makeTestApp(
 ): Promise<TestApp> {
   const log = createLog("rest");
   const store = await openTestStore(config);
-  const orchestrator = createOrchestrator({ directory, jobTimeoutMs: config.job_timeout * 1000, log });
+  const health = (): Record<string, ServiceHealth> => ({ store: store.health(), rest: { ok: true } });
+  const metrics = createNodeMetrics({
+    version: "test",
+    compatVersion: "1.4.0",
+    health: overrides.health ?? health,
+    pending: () => ({ offchain: store.pendingCount(), onchain: orchestrator.pendingOnchain() }),
+    counters: () => orchestrator.counters(),
+    containers: () => directory.statuses(),
+  });
+  const orchestrator = createOrchestrator({
+    directory,
+    jobTimeoutMs: config.job_timeout * 1000,
+    log,
+    observe: metrics,
+  });
   const runner = createJobRunner({
     store,
     orchestrator,
     stream: { directory, streamTimeoutMs: config.stream_timeout * 1000 },
     log,
   });
-  const health = (): Record<string, ServiceHealth> => ({ store: store.health(), rest: { ok: true } });
   const app = createApp({
     config,
     log,
@@ -161,6 +177,8 @@ export async function makeTestApp(
     chain: { enabled: false, address: () => "" },
     health,
     peerAddress: (c) => c.req.header("x-test-peer") ?? "127.0.0.1",
+    observe: metrics,
+    metrics,
     ...overrides,
   });
   return {
@@ -168,6 +186,7 @@ export async function makeTestApp(
     store,
     orchestrator,
     runner,
+    metrics,
     request(path, init = {}) {
       const { peer, ...rest } = init;
       const headers = new Headers(rest.headers);

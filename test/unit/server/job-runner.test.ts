@@ -3,6 +3,8 @@ import { createLog } from "../../../src/lib/log.ts";
 import { createOrchestrator } from "../../../src/orchestration/orchestrator.ts";
 import { createJobRunner } from "../../../src/server/job-runner.ts";
 import type { OffchainJobMessage } from "../../../src/shared/messages.ts";
+import { startBlackhole } from "../../fixtures/blackhole.ts";
+import { within } from "../../fixtures/net.ts";
 import {
   makeConfig,
   openTestStore,
@@ -28,15 +30,21 @@ const job = (id: string, data: Record<string, unknown>): OffchainJobMessage => (
   requires_proof: false,
 });
 
-async function makeRunner() {
+async function makeRunner(
+  options: { url?: string; stuck?: boolean; jobTimeoutMs?: number; cancelWaitMs?: number } = {},
+) {
   const log = createLog("runner");
   const store = await openTestStore(makeConfig());
-  const directory = staticDirectory({ a: stub.url });
+  const directory = staticDirectory({ a: options.url ?? stub.url });
+  const orchestrator = createOrchestrator({ directory, jobTimeoutMs: options.jobTimeoutMs ?? 30_000, log });
+  // A job that ignores its cancel (whatever the cause): only the drain's own bound can end the wait.
+  if (options.stuck) orchestrator.run = () => new Promise(() => {});
   const runner = createJobRunner({
     store,
-    orchestrator: createOrchestrator({ directory, jobTimeoutMs: 30_000, log }),
+    orchestrator,
     stream: { directory, streamTimeoutMs: 30_000 },
     log,
+    ...(options.cancelWaitMs === undefined ? {} : { cancelWaitMs: options.cancelWaitMs }),
   });
   return { store, runner };
 }
@@ -77,6 +85,28 @@ describe("job runner", () => {
       },
     });
     expect(runner.start(job("late", {}))).rejects.toThrow("the node is shutting down");
+    await store.close();
+  });
+
+  test("behavior: a job connecting to a host that drops SYNs is cancelled at the drain deadline and recorded", async () => {
+    await using hole = await startBlackhole();
+    const { store, runner } = await makeRunner({ url: hole.url, jobTimeoutMs: 120_000 });
+    await runner.start(job("blackholed", {}));
+    // drain(300) plus the 2 s cancel wait is the bound; the old code waited for the kernel's connect timeout.
+    await within(15_000, runner.drain(300));
+    const [stored] = await store.get("127.0.0.1", ["blackholed"]);
+    expect(stored?.result).toEqual({
+      container: "a",
+      error: "Job cancelled before container a replied: the node is shutting down",
+    });
+    await store.close();
+  });
+
+  test("behavior: drain returns within its bound even if a cancelled job never ends", async () => {
+    const { store, runner } = await makeRunner({ stuck: true, cancelWaitMs: 200 });
+    await runner.start(job("stuck", {}));
+    await within(15_000, runner.drain(200));
+    expect(runner.inFlight()).toBe(1);
     await store.close();
   });
 });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { ServiceHealth } from "../../../src/lib/service.ts";
+import { histogramCount, parseExposition, sampleValue } from "../../fixtures/prometheus.ts";
 import {
   jsonInit,
   makeConfig,
@@ -35,14 +37,29 @@ afterAll(async () => {
 });
 
 describe("GET /health", () => {
-  test("default", async () => {
+  test("default: one container of three down keeps it healthy and names it in degraded", async () => {
     const res = await t.request("/health");
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { status: string };
+    const body = (await res.json()) as { status: string; degraded: string[] };
     expect(body.status).toBe("healthy");
+    expect(body.degraded).toEqual(["containers.gone"]);
   });
 
-  test("error: a failing part makes it 503 naming the check", async () => {
+  test("behavior: a failing part that does not stop work (chain, stats) is degraded, not unhealthy", async () => {
+    await using app = await makeTestApp(makeConfig(), staticDirectory({ a: "http://127.0.0.1:1" }), {
+      health: () => ({
+        store: { ok: true },
+        rest: { ok: true },
+        chain: { ok: false, detail: "sync failing" },
+        stats: { ok: false, detail: "cannot send" },
+      }),
+    });
+    const res = await app.request("/health");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { degraded: string[] }).degraded).toEqual(["chain", "stats"]);
+  });
+
+  test("error: a failing store makes it 503 naming the check", async () => {
     await using sick = await makeTestApp(makeConfig(), staticDirectory({}), {
       health: () => ({ store: { ok: false, detail: "redis down" }, rest: { ok: true } }),
     });
@@ -50,10 +67,81 @@ describe("GET /health", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({
       checks: { rest: { ok: true }, store: { detail: "redis down", ok: false } },
+      degraded: [],
       error: "Node unhealthy",
       params: { failing: ["store"] },
       status: "unhealthy",
     });
+  });
+
+  test("error: no usable container (of those configured) or shutting down makes it 503", async () => {
+    await using none = await makeTestApp(
+      makeConfig(),
+      staticDirectory({ a: "x", b: "y" }, {}, { a: "stopped", b: "missing" }),
+    );
+    const res = await none.request("/health");
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { params: unknown }).params).toEqual({ failing: ["containers"] });
+    await using stopping = await makeTestApp(makeConfig(), staticDirectory({}), {
+      health: () => ({ store: { ok: true }, rest: { ok: false, detail: "shutting down" } }),
+    });
+    expect((await stopping.request("/health")).status).toBe(503);
+  });
+});
+
+describe("GET /ready", () => {
+  test("error: 503 with the reasons while a container is down", async () => {
+    const res = await t.request("/ready");
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { status: string; reasons: string[]; error: string };
+    expect(body.status).toBe("not ready");
+    expect(body.error).toBe("Node not ready");
+    expect(body.reasons).toEqual(["container gone: stopped (not ready)"]);
+  });
+
+  test("default: 200 when every part and container is ready", async () => {
+    await using app = await makeTestApp(makeConfig(), staticDirectory({ a: "http://127.0.0.1:1" }));
+    const res = await app.request("/ready");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ reasons: [], status: "ready" });
+  });
+
+  test("behavior: the chain must be live (snapshot at the head) and the RPC answering; stats do not count", async () => {
+    const chain = (sync: Record<string, unknown>, rpc: Record<string, unknown> = {}) => ({
+      store: { ok: true },
+      rest: { ok: true },
+      stats: { ok: false, detail: "receiver down" },
+      chain: { ok: true, sync, rpc },
+    });
+    const config = makeConfig({
+      chain: {
+        enabled: true,
+        rpc_url: "http://127.0.0.1:1",
+        registry_address: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        wallet: { private_key: `0x${"11".repeat(32)}` },
+      },
+    });
+    const ready = async (health: Record<string, unknown>) => {
+      await using app = await makeTestApp(config, staticDirectory({}), {
+        health: () => health as Record<string, ServiceHealth>,
+      });
+      const res = await app.request("/ready");
+      return { status: res.status, reasons: ((await res.json()) as { reasons: string[] }).reasons };
+    };
+    expect(await ready(chain({ phase: "snapshot" }))).toEqual({
+      status: 503,
+      reasons: ["chain: the snapshot sync has not reached the head yet"],
+    });
+    expect((await ready(chain({ phase: "live" }))).status).toBe(200);
+    const recent = chain({ phase: "live" }, { lastError: "HTTP 502", lastErrorAt: new Date().toISOString() });
+    const failing = await ready(recent);
+    expect(failing.status).toBe(503);
+    expect(failing.reasons[0]).toStartWith("chain: the RPC failed ");
+    const old = chain(
+      { phase: "live" },
+      { lastError: "HTTP 502", lastErrorAt: new Date(Date.now() - 60_000).toISOString() },
+    );
+    expect((await ready(old)).status).toBe(200);
   });
 });
 
@@ -250,18 +338,69 @@ describe("rate limiting", () => {
 });
 
 describe("GET /metrics", () => {
-  test("default: Prometheus text with job counters and container readiness", async () => {
-    const job = await t.request("/api/jobs", jsonInit("POST", { containers: ["a"], data: { n: 1 } }));
-    const { id } = (await job.json()) as { id: string };
-    await waitForJob(t, id);
+  const scrape = async () => {
     const res = await t.request("/metrics");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
-    const text = await res.text();
-    expect(text).toContain('infernet_build_info{version="');
-    expect(text).toMatch(/infernet_jobs_total\{kind="offchain",status="success"\} [1-9]\d*\n/);
-    expect(text).toMatch(/infernet_container_jobs_total\{container="a",status="success"\} [1-9]\d*\n/);
-    expect(text).toContain('infernet_container_ready{container="gone",state="stopped"} 0\n');
-    expect(text).toContain('infernet_jobs_pending{kind="offchain"} 0\n');
+    return parseExposition(await res.text());
+  };
+
+  test("default: counters and histograms move when a job runs and a request is refused", async () => {
+    const before = await scrape();
+    const job = await t.request("/api/jobs", jsonInit("POST", { containers: ["a"], data: { n: 1 } }));
+    const { id } = (await job.json()) as { id: string };
+    await waitForJob(t, id);
+    await t.request("/api/jobs", jsonInit("POST", { containers: ["nope"], data: {} }));
+    const after = await scrape();
+    const moved = (name: string, labels: Record<string, string>) =>
+      (sampleValue(after, name, labels) ?? 0) - (sampleValue(before, name, labels) ?? 0);
+    const movedCount = (name: string, labels: Record<string, string>) =>
+      (histogramCount(after, name, labels)?.count ?? 0) - (histogramCount(before, name, labels)?.count ?? 0);
+    expect(moved("infernet_jobs_total", { kind: "offchain", status: "success" })).toBe(1);
+    expect(moved("infernet_container_jobs_total", { container: "a", status: "success" })).toBe(1);
+    expect(movedCount("infernet_job_duration_seconds", { kind: "offchain", status: "success" })).toBe(1);
+    expect(
+      movedCount("infernet_container_call_duration_seconds", { container: "a", status: "success" }),
+    ).toBe(1);
+    expect(moved("infernet_http_requests_total", { route: "/api/jobs", method: "POST", status: "200" })).toBe(
+      1,
+    );
+    expect(moved("infernet_http_requests_total", { route: "/api/jobs", method: "POST", status: "405" })).toBe(
+      1,
+    );
+    expect(movedCount("infernet_http_request_duration_seconds", { route: "/api/jobs", method: "POST" })).toBe(
+      2,
+    );
+    expect(
+      moved("infernet_guardian_rejections_total", { kind: "offchain", reason: "Container not supported" }),
+    ).toBe(1);
+    expect(sampleValue(after, "infernet_container_up", { container: "gone" })).toBe(0);
+    expect(sampleValue(after, "infernet_jobs_pending", { kind: "offchain" })).toBe(0);
+  });
+
+  test("behavior: unknown paths are counted under route=other, so label values stay bounded", async () => {
+    for (const path of ["/a1", "/b2", "/c3"]) expect((await t.request(path)).status).toBe(404);
+    const metrics = await scrape();
+    expect(
+      sampleValue(metrics, "infernet_http_requests_total", { route: "other", status: "404" }),
+    ).toBeGreaterThanOrEqual(3);
+    expect(
+      [...(metrics.get("infernet_http_requests_total")?.samples ?? [])].some((s) => s.labels.route === "/a1"),
+    ).toBe(false);
+  });
+
+  test("error: a client outside server.metrics_allowed_ips gets a JSON 403 naming the setting", async () => {
+    const res = await t.request("/metrics", { peer: "203.0.113.9" });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({
+      error: "Unauthorized",
+      params: { setting: "server.metrics_allowed_ips" },
+    });
+    await using open = await makeTestApp(
+      makeConfig({ server: { metrics_allowed_ips: ["203.0.113.0/24"] } }),
+      staticDirectory({}),
+    );
+    expect((await open.request("/metrics", { peer: "203.0.113.9" })).status).toBe(200);
+    expect((await open.request("/metrics")).status).toBe(403);
   });
 });

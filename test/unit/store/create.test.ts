@@ -31,7 +31,7 @@ test("behavior: options come from store.* in milliseconds", () => {
   });
   const { log: _, ...options } = resolveStoreOptions(config, log);
   expect(options).toEqual({
-    instanceId: `${hostname()}:4100`,
+    instanceId: "embedded:4100",
     pendingTtlMs: 1500,
     completedTtlMs: 60_000,
     maxCompleted: 7,
@@ -41,7 +41,28 @@ test("behavior: options come from store.* in milliseconds", () => {
 test("behavior: store.instance_id overrides the derived id", () => {
   const config = v.parse(ConfigSchema, { store: { instance_id: "replica-1" } });
   expect(resolveInstanceId(config)).toBe("replica-1");
-  expect(resolveInstanceId(v.parse(ConfigSchema, {}))).toBe(`${hostname()}:4000`);
+  const redis = { host: "127.0.0.1", port: 1 };
+  expect(resolveInstanceId(v.parse(ConfigSchema, { redis }))).toBe(`${hostname()}:4000`);
+});
+
+test("behavior: the embedded default id has no hostname, so a re-created container recovers its own jobs", async () => {
+  // In Docker the hostname is the container id, new with every re-created container; the file (a volume)
+  // outlives it, and its running jobs must still be recognised as this node's.
+  const config = v.parse(ConfigSchema, {
+    store: { path: join(process.env.INFERNET_TEST_TMP ?? "/tmp", `recreated-${process.pid}`, "jobs.sqlite") },
+  });
+  expect(resolveInstanceId(config)).toBe("embedded:4000");
+  const before = createJobStore({ config, log });
+  await before.setup?.(AbortSignal.timeout(10_000));
+  await before.setRunning("1.2.3.4", { id: "j", status: "running", intermediate_results: [], result: null });
+  await before.close?.();
+  const after = createJobStore({ config, log });
+  await after.setup?.(AbortSignal.timeout(10_000));
+  try {
+    expect((await after.get("1.2.3.4", ["j"]))[0]?.status).toBe("failed");
+  } finally {
+    await after.close?.();
+  }
 });
 
 test("behavior: a redis section selects the Redis store without blocking when it is unreachable", async () => {

@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -79,5 +80,47 @@ describe("embedded job store", () => {
     // Rows are gone, not merely hidden by the read filter.
     expect(await store.listIds("::1", "all")).toEqual([]);
     await store.close?.();
+  });
+});
+
+describe("embedded job store: failed transactions", () => {
+  test("behavior: a write that rolls back (disk full) leaves the completed count, and so the cap, exact", async () => {
+    const dir = join(process.env.INFERNET_TEST_TMP ?? "/tmp", `store-rollback-${process.pid}-${counter++}`);
+    const path = join(dir, "jobs.sqlite");
+    const store = createEmbeddedStore({
+      path,
+      instanceId: "n",
+      pendingTtlMs: 60_000,
+      completedTtlMs: 0,
+      maxCompleted: 3,
+      log: createLogger({ component: "store" }),
+    });
+    await store.setup?.(AbortSignal.timeout(10_000));
+    // A second connection on the file makes storing ids that start with "full" fail as a full disk does.
+    const other = new Database(path);
+    try {
+      other.exec(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON completed WHEN NEW.id LIKE 'full%' " +
+          "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+      );
+      for (let i = 0; i < 3; i++) {
+        // One group commit: the first result's insert counts, then the second fails and both roll back.
+        const outcomes = await Promise.allSettled([
+          store.setDone("c", succeeded(`lost-${i}`)),
+          store.setDone("c", succeeded(`full-${i}`)),
+        ]);
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
+      }
+      other.exec("DROP TRIGGER disk_full");
+      expect(await store.get("c", ["lost-0", "lost-1", "lost-2"])).toEqual([]);
+      // Three results fit under the cap of three; with the count off by the rolled-back inserts, each new
+      // result evicted the one before.
+      for (const id of ["a", "b", "d"]) await store.setDone("c", succeeded(id));
+      expect((await store.get("c", ["a", "b", "d"])).map((job) => job.id)).toEqual(["a", "b", "d"]);
+    } finally {
+      other.close();
+      await store.close?.();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

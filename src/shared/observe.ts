@@ -1,0 +1,29 @@
+// Hooks through which the parts that do the work report what happened, for /metrics. The parts call plain
+// functions; only the metrics module (src/metrics/) knows how they become Prometheus samples, so no part
+// depends on a metrics library and tests can pass nothing at all.
+
+export type JobKind = "offchain" | "onchain";
+
+export interface JobObserver {
+  /** One container call finished (any reply or failure), with its wall time. */
+  containerCall(container: string, ok: boolean, seconds: number): void;
+  /** One job (its whole container pipeline) finished. */
+  job(kind: JobKind, ok: boolean, seconds: number): void;
+}
+
+export interface StoreObserver {
+  /** One job store operation (set_running, set_done, get, list_ids) finished or failed. */
+  storeOp(op: string, ok: boolean, seconds: number): void;
+}
+
+export interface HttpObserver {
+  /** One HTTP request answered; `route` is a known path or "other" (bounded label values). */
+  http(route: string, method: string, status: number, seconds: number): void;
+  /** A request the Guardian refused, by kind (offchain, delegated) and the reference's error string. */
+  guardianRejection(kind: string, reason: string): void;
+}
+
+/** Seconds elapsed since `startMs` (a performance.now() reading). */
+export function secondsSince(startMs: number): number {
+  return (performance.now() - startMs) / 1000;
+}
