@@ -35,6 +35,78 @@ function toHex(value: unknown): string {
   return Buffer.from(text ?? "", "utf8").toString("hex");
 }
 
+// Ritual's echo service (infernet_services test_services/echo): on-chain data that is the hex of
+// abi.encode(string input, string proof), or an object whose `input` is such hex (delegated subscriptions),
+// is answered as that service answers it. Hand-rolled ABI (the image carries no node_modules).
+
+const WORD = 32;
+
+/** abi.encode(string) as unprefixed hex. */
+function abiEncodeString(text: string): string {
+  const bytes = Buffer.from(text, "utf8");
+  const padded = Buffer.alloc(Math.ceil(bytes.length / WORD) * WORD);
+  bytes.copy(padded);
+  return word(WORD) + word(bytes.length) + padded.toString("hex");
+}
+
+function word(n: number): string {
+  return n.toString(16).padStart(WORD * 2, "0");
+}
+
+/** A word of `buf` at byte `at` as a number, or undefined when out of range or above 2^32. */
+function wordAt(buf: Buffer, at: number): number | undefined {
+  if (at + WORD > buf.length) return undefined;
+  const head = buf.subarray(at, at + WORD - 4);
+  if (head.some((b) => b !== 0)) return undefined;
+  return buf.readUInt32BE(at + WORD - 4);
+}
+
+/** The string whose offset word sits at `head`, or undefined when the layout is not a valid ABI string. */
+function stringAt(buf: Buffer, head: number): string | undefined {
+  const offset = wordAt(buf, head);
+  if (offset === undefined || offset % WORD !== 0) return undefined;
+  const length = wordAt(buf, offset);
+  if (length === undefined || offset + WORD + length > buf.length) return undefined;
+  const bytes = buf.subarray(offset + WORD, offset + WORD + length);
+  const text = new TextDecoder("utf-8", { fatal: true });
+  try {
+    return text.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** abi.decode(hex, (string, string)), or undefined when `hex` is not that encoding. */
+function decodeStringPair(hex: string): [string, string] | undefined {
+  const clean = hex.replace(/^0x/, "");
+  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) return undefined;
+  const buf = Buffer.from(clean, "hex");
+  if (buf.length < 4 * WORD || wordAt(buf, 0) !== 2 * WORD) return undefined;
+  const first = stringAt(buf, 0);
+  const second = stringAt(buf, WORD);
+  return first === undefined || second === undefined ? undefined : [first, second];
+}
+
+function ritualEcho(input: JobInput): Record<string, string> | undefined {
+  const data = input.data;
+  const hex =
+    typeof data === "string"
+      ? data
+      : data && typeof data === "object" && typeof (data as { input?: unknown }).input === "string"
+        ? (data as { input: string }).input
+        : undefined;
+  const pair = hex === undefined ? undefined : decodeStringPair(hex);
+  if (!pair || hex === undefined) return undefined;
+  const [text, proof] = pair;
+  return {
+    raw_input: hex.replace(/^0x/, ""),
+    processed_input: "",
+    raw_output: abiEncodeString(text),
+    processed_output: "",
+    proof: input.requires_proof ? abiEncodeString(proof) : "",
+  };
+}
+
 function streamOf(chunks: unknown[], delayMs: number): Response {
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
@@ -84,6 +156,8 @@ async function serviceOutput(req: Request): Promise<Response> {
     return streamOf(chunks, Number(controls.chunk_delay_ms ?? 0));
   }
   if (input.destination === 0) {
+    const ritual = ritualEcho(input);
+    if (ritual) return Response.json(ritual);
     // The five-key on-chain output; the node ABI-encodes it for deliverCompute.
     const proof = input.requires_proof ? toHex("echo-proof") : "";
     return Response.json({

@@ -12,8 +12,8 @@ import {
   delegatedSubscription,
   latestTimestamp,
   type SubscriptionStruct,
-  signDelegatedSubscription,
 } from "../../fixtures/chain-helpers.ts";
+import { signedDelegatedRequest } from "../../fixtures/e2e-chain.ts";
 import { freePort, waitFor } from "../../fixtures/net.ts";
 
 let chain: TestChain;
@@ -62,23 +62,8 @@ afterAll(async () => {
 });
 
 /** The body infernet_client sends: r and s written as plain JSON integers (far above 2^53). */
-async function delegatedBody(sub: SubscriptionStruct, nonce: number, expiry: number): Promise<string> {
-  const sig = await signDelegatedSubscription(chain, { nonce, expiry, sub });
-  const subscription = JSON.stringify({
-    owner: sub.owner,
-    active_at: sub.activeAt,
-    period: sub.period,
-    frequency: sub.frequency,
-    redundancy: sub.redundancy,
-    containers: sub.containerId,
-    lazy: sub.lazy,
-    verifier: sub.verifier,
-    payment_amount: 0,
-    payment_token: sub.paymentToken,
-    wallet: sub.wallet,
-  });
-  const signature = `{"nonce":${nonce},"expiry":${expiry},"v":${sig.v},"r":${BigInt(sig.r)},"s":${BigInt(sig.s)}}`;
-  return `{"signature":${signature},"subscription":${subscription},"data":{"prompt":"hi"}}`;
+function delegatedBody(sub: SubscriptionStruct, nonce: number, expiry: number): Promise<string> {
+  return signedDelegatedRequest(chain, { sub, nonce, expiry, data: { prompt: "hi" } });
 }
 
 async function post(path: string, body: string): Promise<{ status: number; json: unknown }> {

@@ -12,8 +12,8 @@ export interface NodeProcess {
   url: string;
   /** Everything the node wrote to stderr so far. */
   output(): string;
-  /** SIGTERM, wait for exit; returns the exit code. */
-  stop(): Promise<number>;
+  /** SIGTERM (or `signal`, e.g. SIGKILL for a crash), wait for exit; returns the exit code. */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<number>;
   /** Starts the same binary and config again (same port, same store). */
   restart(): Promise<void>;
 }
@@ -145,12 +145,12 @@ export async function runNodeBinary(
   const node: NodeProcess = {
     url,
     output: () => output,
-    async stop() {
+    async stop(signal = "SIGTERM") {
       if (!child) return 0;
       const proc = child;
       child = undefined;
       // unshare → sh → exec binary: the binary has the PID we spawned, so the signal reaches it.
-      proc.kill("SIGTERM");
+      proc.kill(signal);
       return await proc.exited;
     },
     async restart() {

@@ -1,0 +1,87 @@
+// End to end: the binary is killed with SIGKILL while its delivery sits in the mempool (anvil mining only when
+// told to), then restarted on the same config and store. The pending delivery is mined, no second one is
+// sent for that interval, and the next interval is still delivered: each interval exactly once.
+import { describe, expect, test } from "bun:test";
+import { createSubscription } from "../../fixtures/chain-helpers.ts";
+import { aboutSubscription, useChainNode } from "../../fixtures/chain-node.ts";
+import { deliveriesOf, deliveriesSent, nonces, recorders } from "../../fixtures/e2e-chain.ts";
+import { waitFor } from "../../fixtures/net.ts";
+
+// Automine at first (setup transactions), switched off by the test.
+const ctx = useChainNode("e2e-restart", { chain: {} });
+
+/**
+ * Mines one block a second until `done()`; with `holdWhilePending` it mines nothing while the node has a
+ * transaction in the mempool (so that transaction stays pending), and returns as soon as it has one.
+ */
+async function mineUntil(
+  done: () => Promise<boolean>,
+  opts: { holdWhilePending?: boolean; timeoutMs?: number },
+) {
+  const { chain, node } = ctx;
+  await waitFor(
+    "the mining loop's condition",
+    async () => {
+      if (await done()) return true;
+      const n = await nonces(chain, node.account.address);
+      if (opts.holdWhilePending && n.pending > n.latest) return true;
+      await chain.mine();
+      await Bun.sleep(1000);
+      return false;
+    },
+    opts.timeoutMs ?? 90_000,
+  );
+}
+
+describe("SIGKILL with the delivery pending, then restart", () => {
+  test("each interval delivered exactly once; the pending transaction is the one mined", async () => {
+    const { chain, node } = ctx;
+    const recorder = recorders(chain).subscription;
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    const { id } = await createSubscription(chain, {
+      containers: node.containers.echo,
+      frequency: 2,
+      period: 8,
+    });
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      // Blocks until the node has sent interval 1's delivery; then no more blocks: it stays in the mempool.
+      const mark = node.logs.mark();
+      await mineUntil(async () => false, { holdWhilePending: true });
+      const sentLine = await node.logs.waitFor(aboutSubscription("Sent tx", id), { from: mark });
+      const pendingHash = JSON.parse(sentLine).tx_hash as string;
+      const pool = await nonces(chain, node.account.address);
+      expect(pool.pending).toBe(pool.latest + 1);
+      expect(
+        await chain.publicClient
+          .getTransactionReceipt({ hash: pendingHash as `0x${string}` })
+          .catch(() => null),
+      ).toBeNull();
+      expect(await deliveriesOf(chain, recorder, id)).toEqual([]);
+
+      expect(await node.process.stop("SIGKILL")).not.toBe(0);
+      const restartMark = node.logs.mark();
+      await node.process.restart();
+      // The restarted node has seen the subscription again before anything is mined.
+      await node.logs.waitFor(aboutSubscription("Relayed subscription creation", id), { from: restartMark });
+
+      await mineUntil(async () => (await deliveriesOf(chain, recorder, id)).length >= 2, {});
+      // A few more blocks: a duplicate sent late would be mined (and revert) by then.
+      for (let i = 0; i < 3; i++) {
+        await chain.mine();
+        await Bun.sleep(1000);
+      }
+
+      const delivered = await deliveriesOf(chain, recorder, id);
+      expect(delivered.map((d) => d.interval)).toEqual([1, 2]);
+      const sent = await deliveriesSent(chain, node.account.address, id, fromBlock);
+      expect(sent.map((t) => [t.interval, t.status])).toEqual([
+        [1, "success"],
+        [2, "success"],
+      ]);
+      expect(sent[0]?.hash).toBe(pendingHash as `0x${string}`);
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  }, 180_000);
+});
