@@ -10,18 +10,15 @@
 //
 //   bun run bench/deliver/run.ts [--count 200] [--idle 1000] [--blocks 20]
 import { parseArgs } from "node:util";
-import * as v from "valibot";
 import { encodeAbiParameters, encodeFunctionData, keccak256 } from "viem";
 import { coordinatorAbi } from "../../src/chain/abi/coordinator.ts";
-import { createContainerLookup } from "../../src/chain/container-lookup.ts";
-import { createProcessor } from "../../src/chain/processor.ts";
 import { type ChainService, createChainService } from "../../src/chain/service.ts";
-import { type Config, ConfigSchema } from "../../src/config/schema.ts";
-import { buildRuleTable } from "../../src/guardian/rules.ts";
+import type { Config } from "../../src/config/schema.ts";
 import { configureLogging, createLog } from "../../src/lib/log.ts";
 import { createOrchestrator } from "../../src/orchestration/orchestrator.ts";
 import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
 import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
+import { chainNodeConfig, startProcessorNode } from "../../test/fixtures/processor-node.ts";
 
 const { values } = parseArgs({
   options: {
@@ -58,59 +55,36 @@ const directory = {
 };
 
 function configFor(chain: TestChain): Config {
-  return v.parse(ConfigSchema, {
-    manage_containers: false,
-    containers: [{ id: "echo" }],
-    chain: {
-      enabled: true,
-      rpc_url: chain.rpcUrl,
-      registry_address: chain.addresses.registry,
-      trail_head_blocks: 0,
-      wallet: { private_key: chain.accounts.node.privateKey },
-      snapshot_sync: { batch_size: 500, sleep: 0, sync_period: 0.5 },
-    },
+  return chainNodeConfig(chain, {
+    chain: { snapshot_sync: { batch_size: 500, sleep: 0, sync_period: 0.5 } },
   });
 }
+
+const orchestrator = createOrchestrator({ directory, jobTimeoutMs: 30_000, log: createLog("orchestrator") });
 
 interface RunningNode {
   chain: ChainService;
   stop(): Promise<void>;
 }
 
+/** The node's chain side: listener and processor, or the listener alone (the baseline of part B). */
 async function startNode(config: Config, withProcessor: boolean): Promise<RunningNode> {
-  const lookup = createContainerLookup(config.containers.map((c) => c.id));
-  const orchestrator = createOrchestrator({
-    directory,
-    jobTimeoutMs: 30_000,
-    log: createLog("orchestrator"),
-  });
-  let chain: ChainService | undefined;
-  const processor = createProcessor({
-    config,
-    log: createLog("processor"),
-    rules: buildRuleTable(config.containers),
-    lookup: (hash) => lookup.lookupContainers(hash),
-    context: () => chain?.context(),
-    head: () => {
-      const head = chain?.listener()?.progress().head_block;
-      return head === null || head === undefined ? null : BigInt(head);
-    },
-    run: (job, signal) => orchestrator.run(job, signal),
-  });
-  const sink = withProcessor ? processor : { track() {} };
-  chain = createChainService({ config, log: createLog("chain"), sink, lookup });
-  const service = chain;
+  if (withProcessor) {
+    const node = await startProcessorNode(config, {
+      run: (job) => orchestrator.run(job),
+      settings: { tickMs: 100, simulationAttempts: 3, containerRetryBaseMs: 2_000 },
+    });
+    return { chain: node.chainService, stop: () => node.stop() };
+  }
+  const chain = createChainService({ config, log: createLog("chain"), sink: { track() {} } });
   const controller = new AbortController();
-  await service.setup?.(controller.signal);
-  const runs = [
-    service.run?.(controller.signal),
-    withProcessor ? processor.run?.(controller.signal) : undefined,
-  ];
+  await chain.setup?.(controller.signal);
+  const run = chain.run?.(controller.signal);
   return {
-    chain: service,
+    chain,
     async stop() {
       controller.abort();
-      await Promise.all(runs);
+      await run;
     },
   };
 }

@@ -3,13 +3,13 @@
 // own Wallet and nonce manager. The container pipeline is injected (the real containers are exercised through
 // the binary in the end-to-end suite); everything on-chain is real: simulation, sending, receipts, reverts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import * as v from "valibot";
 import { decodeAbiParameters, encodeAbiParameters, type Hex, stringToHex } from "viem";
-import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
+import type { Config } from "../../../src/config/schema.ts";
+import { parseJson } from "../../../src/lib/json.ts";
 import type { LogRecord } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
-import type { DelegatedSubscriptionMessage } from "../../../src/shared/messages.ts";
+import { type DelegatedSubscriptionMessage, parseJobMessage } from "../../../src/shared/messages.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
   cancelSubscription,
@@ -19,10 +19,10 @@ import {
   read,
   requestCallback,
   type SubscriptionStruct,
-  signDelegatedSubscription,
 } from "../../fixtures/chain-helpers.ts";
+import { signedDelegatedRequest } from "../../fixtures/e2e-chain.ts";
 import { waitFor } from "../../fixtures/net.ts";
-import { type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
+import { chainNodeConfig, type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
 
 interface Delivery {
   subscriptionId: number;
@@ -35,20 +35,7 @@ interface Delivery {
 }
 
 function configFor(chain: TestChain, wallet: Record<string, unknown> = {}): Config {
-  return v.parse(ConfigSchema, {
-    manage_containers: false,
-    containers: [{ id: "echo" }, { id: "broken" }],
-    chain: {
-      enabled: true,
-      rpc_url: chain.rpcUrl,
-      registry_address: chain.addresses.registry,
-      trail_head_blocks: 0,
-      rpc_timeout: 5,
-      rpc_max_retries: 2,
-      wallet: { private_key: chain.accounts.node.privateKey, ...wallet },
-      snapshot_sync: { sleep: 0, batch_size: 50, sync_period: 0.05 },
-    },
-  });
+  return chainNodeConfig(chain, { containers: ["echo", "broken"], wallet });
 }
 
 /** The pipeline the processor runs: "echo" answers the five-key form around its input, "broken" fails. */
@@ -105,7 +92,7 @@ async function deliveries(chain: TestChain, consumer: keyof typeof CONSUMER_CONT
   return out;
 }
 
-/** A delegated subscription message as the REST server hands it over (after the guardian). */
+/** A delegated subscription as the REST server hands it over: infernet_client's body, parsed as REST parses it. */
 async function delegatedMessage(
   chain: TestChain,
   sub: SubscriptionStruct,
@@ -113,28 +100,10 @@ async function delegatedMessage(
   signer = chain.accounts.consumerOwner,
 ): Promise<DelegatedSubscriptionMessage> {
   const expiry = (await latestTimestamp(chain)) + 3600;
-  const sig = await signDelegatedSubscription(chain, { nonce, expiry, sub, signer });
-  return {
-    kind: "delegated",
-    id: crypto.randomUUID(),
-    ip: "127.0.0.1",
-    requires_proof: false,
-    data: { prompt: "hi" },
-    subscription: {
-      owner: sub.owner,
-      active_at: sub.activeAt,
-      period: sub.period,
-      frequency: sub.frequency,
-      redundancy: sub.redundancy,
-      containers: sub.containerId.toLowerCase(),
-      lazy: sub.lazy,
-      verifier: sub.verifier,
-      payment_amount: sub.paymentAmount,
-      payment_token: sub.paymentToken,
-      wallet: sub.wallet,
-    },
-    signature: { nonce, expiry, v: sig.v, r: BigInt(sig.r), s: BigInt(sig.s) },
-  };
+  const body = await signedDelegatedRequest(chain, { sub, nonce, expiry, data: { prompt: "hi" }, signer });
+  const parsed = parseJobMessage(parseJson(body), crypto.randomUUID(), "127.0.0.1");
+  if (!parsed.ok || parsed.message.kind !== "delegated") throw new Error(`not a delegated body: ${body}`);
+  return parsed.message;
 }
 
 async function nodeNonce(chain: TestChain): Promise<number> {

@@ -2,12 +2,11 @@
 // other takes over when the holder stops renewing (died), and every interval is delivered exactly once. The
 // lease fences by the holder's own monotonic clock: a process paused past its lease wakes up not sending.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import * as v from "valibot";
 import { encodeAbiParameters, keccak256 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createRpc } from "../../../src/chain/rpc.ts";
 import { createTransactionManager, NotAllowedToSendError } from "../../../src/chain/transactions.ts";
-import { type Config, ConfigSchema } from "../../../src/config/schema.ts";
+import type { Config } from "../../../src/config/schema.ts";
 import { createLog } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
@@ -15,7 +14,7 @@ import { createRedisLease } from "../../../src/store/redis-lease.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import { read, requestCallback } from "../../fixtures/chain-helpers.ts";
 import { waitFor } from "../../fixtures/net.ts";
-import { type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
+import { chainNodeConfig, type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
 import { type RedisEndpoint, sharedRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
 
 const TTL_MS = 2_000;
@@ -30,19 +29,7 @@ afterAll(async () => {
 });
 
 function configFor(): Config {
-  return v.parse(ConfigSchema, {
-    manage_containers: false,
-    containers: [{ id: "echo" }],
-    chain: {
-      enabled: true,
-      rpc_url: chain.rpcUrl,
-      registry_address: chain.addresses.registry,
-      trail_head_blocks: 0,
-      rpc_timeout: 5,
-      wallet: { private_key: chain.accounts.node.privateKey },
-      snapshot_sync: { sleep: 0, sync_period: 0.05 },
-    },
-  });
+  return chainNodeConfig(chain);
 }
 
 async function echo(job: OrchestratorJob): Promise<ContainerResult[]> {
