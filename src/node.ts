@@ -120,7 +120,13 @@ export function createNode(config: Config, log: Logger): NodeParts {
       run: (job, signal) => orchestrator.run(job, signal),
       ...(lease ? { lease } : {}),
     });
-    chain = createChainService({ config, log: log.child({ component: "chain" }), sink: processor, lookup });
+    chain = createChainService({
+      config,
+      log: log.child({ component: "chain" }),
+      sink: processor,
+      lookup,
+      observe: metrics,
+    });
     services.push(chain, processor);
     delegated = { sink: processor, lookup: lookupContainers };
   }

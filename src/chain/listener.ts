@@ -21,6 +21,7 @@ import { checkSubscription } from "../guardian/subscription.ts";
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { backoffMs, sleep as defaultSleep } from "../lib/time.ts";
+import type { SubscriptionObserver } from "../shared/observe.ts";
 import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
 import type { ContainerLookup } from "./container-lookup.ts";
@@ -56,6 +57,8 @@ export interface ListenerDeps {
   log: Logger;
   clock?: Clock;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told about every subscription not relayed, with the Guardian's reason (for /metrics). */
+  observe?: SubscriptionObserver;
 }
 
 export interface ListenerProgress {
@@ -115,6 +118,7 @@ export function createListener(deps: ListenerDeps): Listener {
 
   const ignore = (id: number, err: string, params: Record<string, unknown> = {}) => {
     ignored++;
+    deps.observe?.guardianRejection("onchain", err);
     log.info("Ignored subscription creation", { id, err, params });
   };
 

@@ -11,6 +11,7 @@ import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
+import type { SubscriptionObserver } from "../shared/observe.ts";
 import type { Clock } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
 import { type ContainerLookup, createContainerLookup } from "./container-lookup.ts";
@@ -35,6 +36,8 @@ export interface ChainServiceDeps {
   rpcBackoff?: { baseMs: number; maxMs: number };
   /** How long set-up waits for the first connection before deferring it to run() (default 3 s). */
   setupBudgetMs?: number;
+  /** Told about on-chain subscriptions the Guardian filtered out (for /metrics). */
+  observe?: SubscriptionObserver;
   /** Backoff for failed sync steps / reconnects (defaults 500 ms … 30 s). */
   retryBackoff?: { baseMs: number; maxMs: number };
 }
@@ -101,6 +104,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       sink: deps.sink,
       log: log.child({ component: "listener" }),
       ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.observe ? { observe: deps.observe } : {}),
       settings: {
         batchSize: chain.snapshot_sync.batch_size,
         batchSleepMs: chain.snapshot_sync.sleep * 1000,

@@ -23,6 +23,11 @@ export interface HttpObserver {
   guardianRejection(kind: string, reason: string): void;
 }
 
+export interface SubscriptionObserver {
+  /** An on-chain subscription the Guardian (or the listener's cancelled/expired filter) did not relay. */
+  guardianRejection(kind: "onchain", reason: string): void;
+}
+
 /** Seconds elapsed since `startMs` (a performance.now() reading). */
 export function secondsSince(startMs: number): number {
   return (performance.now() - startMs) / 1000;

@@ -159,7 +159,9 @@ function listenerFor(
 ) {
   const { chain, deps } = fakeChain(subs);
   const tracked: Subscription[] = [];
+  const rejections: string[] = [];
   const listener = createListener({
+    observe: { guardianRejection: (_kind, reason) => rejections.push(reason) },
     ...deps,
     lookup,
     rules,
@@ -173,7 +175,7 @@ function listenerFor(
       await Bun.sleep(0); // yield to timers like the real sleep would
     },
   });
-  return { chain, listener, tracked };
+  return { chain, listener, tracked, rejections };
 }
 
 function captureLogs() {
@@ -187,7 +189,7 @@ function captureLogs() {
 describe("listener", () => {
   test("default: snapshot sync relays what passes the guardian, one block for every read of the step", async () => {
     using logs = captureLogs();
-    const { chain, listener, tracked } = listenerFor([
+    const { chain, listener, tracked, rejections } = listenerFor([
       { fields: subFields(["a"]), block: 10 }, // 1 ok
       { fields: subFields(["unknown"]), block: 10 }, // 2 unknown container set
       { fields: subFields(["a", "b"]), block: 20 }, // 3 ok
@@ -208,6 +210,8 @@ describe("listener", () => {
     const ignored = logs.records
       .filter((r) => r.msg === "Ignored subscription creation")
       .map((r) => [r.id, r.err]);
+    // /metrics counts each by the same reason.
+    expect(rejections).toEqual(ignored.map(([, err]) => String(err)));
     expect(ignored).toEqual([
       [2, "Container-set not supported"],
       [4, "Container does not generate proof"],
