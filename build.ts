@@ -1,14 +1,15 @@
 // Builds the single self-contained executable.
 //   bun run build.ts [--single] [--outdir dist]   → dist/infernet-node (linux x64), dist/infernet-node-linux-arm64
 //   bun run build.ts --release [--single] [--outdir dist/release]
-//                                                → infernet-node-<version>-linux-x64, …-linux-arm64, SHA256SUMS
+//              → infernet-node-<version>-linux-x64, …-linux-arm64, infernet-node.service, infernet-node-wait-ready,
+//                SHA256SUMS
 // --single: only the host target (linux x64). Otherwise linux arm64 is attempted too; cross-compiling needs Bun's
 // runtime for that target from the npm registry, and when it cannot be had the build says so and still succeeds
 // for the host (a release then ships, and SHA256SUMS lists, the host binary only).
 // The version has one source, package.json; the commit is `git rev-parse --short=12 HEAD` (+ "-dirty" when
 // tracked files differ from it), or $INFERNET_NODE_COMMIT when building outside a git checkout.
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "./package.json" with { type: "json" };
@@ -88,6 +89,15 @@ for (const { target, outfile, host } of targets) {
 }
 
 if (values.release && !failed) {
+  // The systemd unit and its readiness wait ship beside the binaries, covered by the same checksums.
+  for (const [from, to] of [
+    ["deploy/infernet-node.service", "infernet-node.service"],
+    ["deploy/wait-ready.sh", "infernet-node-wait-ready"],
+  ] as const) {
+    await Bun.write(`${outdir}/${to}`, Bun.file(from));
+    chmodSync(`${outdir}/${to}`, to.endsWith(".service") ? 0o644 : 0o755);
+    built.push(`${outdir}/${to}`);
+  }
   // The format `sha256sum -c SHA256SUMS` reads: "<hex>  <file name>".
   const lines: string[] = [];
   for (const file of built) {
