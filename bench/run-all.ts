@@ -222,6 +222,27 @@ const BENCHES: Bench[] = [
     },
   },
   {
+    name: "store",
+    file: "bench/store/store.bench.ts",
+    args: ["5000"],
+    limitS: 180,
+    what: "job-store set+get round trips per second at 32 in flight, embedded and Redis; baselines: raw bun:sqlite and ioredis SET+GET",
+    parse(output) {
+      const rows: Row[] = [];
+      for (const match of output.matchAll(/^(.+?)\s+(\d+) ops\/s\s+ratio ([\d.]+)$/gm)) {
+        const ops = Number(match[2]);
+        const r = Number(match[3]);
+        rows.push({
+          figure: `${match[1]?.trim()}: set+get/s`,
+          node: show(ops),
+          baseline: r > 0 ? show(Math.round(ops / r)) : "?",
+          ratio: `×${r.toFixed(2)}`,
+        });
+      }
+      return rows;
+    },
+  },
+  {
     name: "info",
     file: "bench/info/run.ts",
     args: ["2000"],
