@@ -48,6 +48,21 @@ const ratio = (node: number | undefined, base: number | undefined, digits = 2) =
 const show = (value: number | undefined, unit = "") =>
   value === undefined ? "?" : `${Number.isInteger(value) ? value : value.toFixed(2)}${unit}`;
 
+/** A row comparing the node's figure with the baseline's, both in `unit`. */
+const versus = (
+  figure: string,
+  node: number | undefined,
+  base: number | undefined,
+  unit: string,
+  note?: string,
+): Row => ({
+  figure,
+  node: show(node, unit),
+  baseline: show(base, unit),
+  ratio: ratio(node, base),
+  ...(note ? { note } : {}),
+});
+
 /** The figures startup and info print as their last (pretty-printed) JSON object. */
 interface JsonFigures {
   node_ms: Record<string, number>;
@@ -85,24 +100,9 @@ const BENCHES: Bench[] = [
     parse(output) {
       const r = lastJson(output);
       return [
-        {
-          figure: "start → healthy p50",
-          node: show(r.node_ms.p50, " ms"),
-          baseline: show(r.baseline_ms.p50, " ms"),
-          ratio: ratio(r.node_ms.p50, r.baseline_ms.p50),
-        },
-        {
-          figure: "start → healthy p90",
-          node: show(r.node_ms.p90, " ms"),
-          baseline: show(r.baseline_ms.p90, " ms"),
-          ratio: ratio(r.node_ms.p90, r.baseline_ms.p90),
-        },
-        {
-          figure: "idle RSS",
-          node: show(r.idle_rss_mb.node, " MB"),
-          baseline: show(r.idle_rss_mb.baseline, " MB"),
-          ratio: ratio(r.idle_rss_mb.node, r.idle_rss_mb.baseline),
-        },
+        versus("start → healthy p50", r.node_ms.p50, r.baseline_ms.p50, " ms"),
+        versus("start → healthy p90", r.node_ms.p90, r.baseline_ms.p90, " ms"),
+        versus("idle RSS", r.idle_rss_mb.node, r.idle_rss_mb.baseline, " MB"),
         { figure: "binary size", node: show(r.binary_mb, " MB"), baseline: "" },
       ];
     },
@@ -251,19 +251,8 @@ const BENCHES: Bench[] = [
     parse(output) {
       const r = lastJson(output);
       return [
-        {
-          figure: "GET /info p50",
-          node: show(r.node_ms.p50, " ms"),
-          baseline: show(r.baseline_ms.p50, " ms"),
-          ratio: ratio(r.node_ms.p50, r.baseline_ms.p50),
-        },
-        {
-          figure: "GET /info p99",
-          node: show(r.node_ms.p99, " ms"),
-          baseline: show(r.baseline_ms.p99, " ms"),
-          ratio: ratio(r.node_ms.p99, r.baseline_ms.p99),
-          note: "budget < 10 ms",
-        },
+        versus("GET /info p50", r.node_ms.p50, r.baseline_ms.p50, " ms"),
+        versus("GET /info p99", r.node_ms.p99, r.baseline_ms.p99, " ms", "budget < 10 ms"),
       ];
     },
   },

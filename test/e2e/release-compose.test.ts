@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildBinary, repoRoot } from "../fixtures/binary.ts";
+import { buildBinary, repoRoot, runCommand } from "../fixtures/binary.ts";
 import { freePort, waitFor } from "../fixtures/net.ts";
 
 const run = `${process.pid}`;
@@ -17,19 +17,13 @@ let dir: string;
 let compose: string | null;
 let port: number;
 
-async function sh(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(argv, {
-    cwd: dir,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ]);
-  return { code, out: out + err };
+/** runCommand in the scratch directory, stdout and stderr together. */
+async function sh(
+  argv: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; out: string }> {
+  const { code, stdout, stderr } = await runCommand(argv, { cwd: dir, ...options });
+  return { code, out: stdout + stderr };
 }
 
 const composeEnv = () => ({
@@ -69,7 +63,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (compose) await sh(composeCmd("down", "-v", "--timeout", "20"), composeEnv());
+  if (compose) await sh(composeCmd("down", "-v", "--timeout", "20"), { env: composeEnv() });
   await sh(["docker", "image", "rm", "-f", nodeImage, redisImage]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
@@ -85,7 +79,7 @@ function needCompose(): string {
 describe("docker compose", () => {
   test("default: deploy/docker-compose.yaml is valid: node, redis and fluent-bit with the config read-only", async () => {
     needCompose();
-    const result = await sh(composeCmd("config"), composeEnv());
+    const result = await sh(composeCmd("config"), { env: composeEnv() });
     expect(result.code).toBe(0);
     expect(result.out).toContain("node:");
     expect(result.out).toContain("redis:");
@@ -110,7 +104,7 @@ describe("docker compose", () => {
     ]);
     expect(redis.code).toBe(0);
 
-    const up = await sh(composeCmd("up", "-d", "node", "redis"), composeEnv());
+    const up = await sh(composeCmd("up", "-d", "node", "redis"), { env: composeEnv() });
     expect(up.code).toBe(0);
     const health = await waitFor(
       "GET /health of the node in compose",
@@ -126,11 +120,11 @@ describe("docker compose", () => {
     expect(JSON.stringify(health.checks)).toContain("redis");
 
     // Console output in compose is JSON lines (no terminal), and the key from the env file is not in it.
-    const logs = await sh(composeCmd("logs", "--no-color", "node"), composeEnv());
+    const logs = await sh(composeCmd("logs", "--no-color", "node"), { env: composeEnv() });
     expect(logs.out).toContain('"msg":"Node ready"');
     expect(logs.out).not.toContain("0x0000000000000000000000000000000000000000000000000000000000000000");
 
-    const stop = await sh(composeCmd("stop", "--timeout", "30", "node"), composeEnv());
+    const stop = await sh(composeCmd("stop", "--timeout", "30", "node"), { env: composeEnv() });
     expect(stop.code).toBe(0);
     const state = await sh(["docker", "inspect", "--format", "{{.State.ExitCode}}", `${project}_node_1`]);
     expect(state.out.trim()).toBe("0");

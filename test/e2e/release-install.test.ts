@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { startChain, type TestChain } from "../fixtures/anvil.ts";
-import { repoRoot } from "../fixtures/binary.ts";
+import { repoRoot, runCommand } from "../fixtures/binary.ts";
 import { freePort } from "../fixtures/net.ts";
 
 const NOBODY = 65534;
@@ -34,22 +34,13 @@ const version = pkg.version;
 let work: string;
 let release: string;
 
+/** runCommand in the scratch directory, stdout and stderr together. */
 async function run(
   argv: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(argv, {
-    cwd: options.cwd ?? work,
-    env: { ...process.env, ...options.env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ]);
-  return { code, out: out + err };
+  const { code, stdout, stderr } = await runCommand(argv, { cwd: work, ...options });
+  return { code, out: stdout + stderr };
 }
 
 beforeAll(async () => {
