@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the node and its tests need on a fresh Debian 12 machine, as root:
-# Debian's docker.io (dockerd started by hand when none answers: there is no systemd), redis-server (the tests
+# Debian's docker.io, systemd (for systemd-analyze only) and docker-compose (dockerd started by hand when none answers: there is no systemd), redis-server (the tests
 # start their own instances), util-linux's unshare/setpriv (used by the tests; part of the base system), bun at a pinned version, the project's dependencies from the lockfile, and the
 # example container image. Safe to run again.
 set -euo pipefail
@@ -17,6 +17,11 @@ if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = "Y" ] && ! c
 fi
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v git >/dev/null || need+=(git)
+# The release tests: systemd-analyze verifies the unit (Debian's systemd package; it does not replace the init
+# system, that is systemd-sysv), docker-compose (v1, Debian's) validates and starts deploy/docker-compose.yaml.
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

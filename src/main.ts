@@ -5,11 +5,11 @@ import { dirname } from "node:path";
 import { CONFIG_PATH_ENV, chainStartupProblems, loadConfigFile } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { ConfigError, describeError } from "./lib/errors.ts";
-import { closeLogging, configureLogging, createLog, type LogSettings } from "./lib/log.ts";
+import { closeLogging, configureLogging, consoleFormatFor, createLog, type LogSettings } from "./lib/log.ts";
 import { urlOrigin } from "./lib/redact.ts";
 import { runServices } from "./lib/service.ts";
 import { createNode } from "./node.ts";
-import { COMPAT_VERSION, NODE_VERSION } from "./version.ts";
+import { COMPAT_VERSION, NODE_COMMIT, NODE_VERSION } from "./version.ts";
 
 const HELP = `infernet-node ${NODE_VERSION} — Infernet Node (drop-in for Ritual's infernet-node v${COMPAT_VERSION})
 
@@ -66,7 +66,7 @@ async function main(): Promise<number> {
   }
   if (cli.command === "version") {
     process.stdout.write(
-      `infernet-node ${NODE_VERSION} (compatible with infernet-node v${COMPAT_VERSION})\n`,
+      `infernet-node ${NODE_VERSION} (commit ${NODE_COMMIT}, compatible with infernet-node v${COMPAT_VERSION})\n`,
     );
     return 0;
   }
@@ -110,8 +110,7 @@ function consoleLevel(config: Config): LogSettings["consoleLevel"] {
 }
 
 async function runNode(config: Config, warnings: string[]): Promise<number> {
-  const format =
-    config.log.format === "auto" ? (process.stderr.isTTY ? "pretty" : "json") : config.log.format;
+  const format = consoleFormatFor(config.log.format, process.env, Boolean(process.stderr.isTTY));
   try {
     mkdirSync(dirname(config.log.path), { recursive: true });
     configureLogging({
@@ -132,7 +131,12 @@ async function runNode(config: Config, warnings: string[]): Promise<number> {
   }
   const log = createLog("node");
   for (const warning of warnings) log.warn(warning);
-  log.info("Starting infernet-node", { version: NODE_VERSION, compat: COMPAT_VERSION, pid: process.pid });
+  log.info("Starting infernet-node", {
+    version: NODE_VERSION,
+    commit: NODE_COMMIT,
+    compat: COMPAT_VERSION,
+    pid: process.pid,
+  });
 
   const controller = new AbortController();
   let deadlinePassed = false;

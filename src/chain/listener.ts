@@ -20,6 +20,7 @@ import type { RuleTable } from "../guardian/rules.ts";
 import { checkSubscription } from "../guardian/subscription.ts";
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { progressReporter } from "../lib/progress.ts";
 import { backoffMs, sleep as defaultSleep } from "../lib/time.ts";
 import type { SubscriptionObserver } from "../shared/observe.ts";
 import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
@@ -219,10 +220,16 @@ export function createListener(deps: ListenerDeps): Listener {
       });
     }
     const batches = getBatches(lastSubId + 1, head, settings.batchSize);
+    const firstId = lastSubId;
+    const progress =
+      phase === "snapshot" && batches.length > 1
+        ? progressReporter(log, "Snapshot sync progress", head - firstId)
+        : undefined;
     for (const [i, [start, end]] of batches.entries()) {
       if (signal?.aborted) return true;
       await syncBatchWithRetry(start, end, target, signal);
       lastSubId = end - 1;
+      progress?.(lastSubId - firstId);
       if (i < batches.length - 1) await sleep(settings.batchSleepMs, signal);
     }
     if (signal?.aborted) return true;

@@ -1,5 +1,6 @@
 // Tiny structured logger. One JSON object per line to the log file (rotated by size), and to the console a
-// readable `time level component message key=value` line on a TTY (JSON lines otherwise, for log shippers).
+// readable `time level component message key=value` line on a TTY (JSON lines otherwise, for log shippers, or
+// whenever LOG_FORMAT=json); colours on a terminal unless NO_COLOR is set.
 // Not pino: its worker-thread transports break inside `bun build --compile` binaries.
 import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { redactText, redactValue } from "./redact.ts";
@@ -70,24 +71,61 @@ const COLORS: Record<LogLevel, string> = {
   warn: "\x1b[33m",
   error: "\x1b[31m",
 };
+const DIM = "\x1b[2m";
+const CYAN = "\x1b[36m";
+const RESET = "\x1b[0m";
 
-function formatPretty(record: LogRecord, color: boolean): string {
+/** A field value as one token: bare when it has no spaces or quotes, else JSON-quoted; errors as "Name: message". */
+function fieldText(value: unknown): string {
+  if (value && typeof value === "object" && "message" in value && "name" in value) {
+    const { name, message } = value as { name: unknown; message: unknown };
+    value = `${String(name)}: ${String(message)}`;
+  }
+  if (typeof value === "string")
+    return value !== "" && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * The console line for a person: `HH:MM:SS.mmm LEVEL [component] message key=value …` (UTC time, one line per
+ * event: newlines in the message are shown as \n). Colours: level by severity, component cyan, time and keys dim.
+ */
+export function formatPretty(record: LogRecord, color: boolean): string {
   const { ts, level, msg, component, ...rest } = record;
+  const paint = (code: string, text: string) => (color ? `${code}${text}${RESET}` : text);
   const fields = Object.entries(rest)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => `${paint(DIM, `${key}=`)}${fieldText(value)}`)
     .join(" ");
-  const lvl = level.toUpperCase().padEnd(5);
-  const head = color ? `${COLORS[level]}${lvl}\x1b[0m` : lvl;
-  const where = component ? `[${component}] ` : "";
-  return `${ts.slice(11, 23)} ${head} ${where}${msg}${fields ? ` ${fields}` : ""}\n`;
+  const where = component ? `${paint(CYAN, `[${component}]`)} ` : "";
+  const text = msg.replace(/\r?\n/g, "\\n");
+  return `${paint(DIM, ts.slice(11, 23))} ${paint(COLORS[level], level.toUpperCase().padEnd(5))} ${where}${text}${fields ? ` ${fields}` : ""}\n`;
+}
+
+/**
+ * The console format: $LOG_FORMAT (pretty or json) wins, then the config's log.format; "auto" is pretty on a
+ * terminal and JSON lines anywhere else (a pipe, a file, the journal).
+ */
+export function consoleFormatFor(
+  configured: "auto" | "pretty" | "json",
+  env: Record<string, string | undefined>,
+  isTTY: boolean,
+): "pretty" | "json" {
+  const fromEnv = env.LOG_FORMAT;
+  if (fromEnv === "pretty" || fromEnv === "json") return fromEnv;
+  if (configured !== "auto") return configured;
+  return isTTY ? "pretty" : "json";
+}
+
+/** Colours only on a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org). */
+export function useColor(env: Record<string, string | undefined>, isTTY: boolean): boolean {
+  return isTTY && !env.NO_COLOR;
 }
 
 function defaultSettings(): LogSettings {
   const envLevel = process.env.LOG_LEVEL as LogLevel | "silent" | undefined;
-  const format = process.env.LOG_FORMAT ?? (process.stderr.isTTY ? "pretty" : "json");
   return {
     consoleLevel: envLevel && envLevel in LEVELS ? envLevel : "info",
-    consoleFormat: format === "json" ? "json" : "pretty",
+    consoleFormat: consoleFormatFor("auto", process.env, Boolean(process.stderr.isTTY)),
   };
 }
 
@@ -125,7 +163,7 @@ function emit(level: LogLevel, msg: string, bindings: LogFields, fields?: LogFie
   if (rank >= LEVELS[settings.consoleLevel]) {
     const line =
       settings.consoleFormat === "pretty"
-        ? formatPretty(record, Boolean(process.stderr.isTTY))
+        ? formatPretty(record, useColor(process.env, Boolean(process.stderr.isTTY)))
         : `${JSON.stringify(record)}\n`;
     process.stderr.write(line);
   }

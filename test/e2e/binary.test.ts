@@ -36,7 +36,7 @@ describe("binary", () => {
     const result = await runBinary(binary, ["--version"]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^infernet-node \d+\.\d+\.\d+.* \(compatible with infernet-node v1\.4\.0\)\n$/,
+      /^infernet-node \d+\.\d+\.\d+\S* \(commit [0-9a-f]{12}(-dirty)?, compatible with infernet-node v1\.4\.0\)\n$/,
     );
   });
 
