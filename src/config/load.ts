@@ -141,6 +141,10 @@ function crossFieldProblems(config: Config): string[] {
     const parsed = parseCidr(entry);
     if (typeof parsed === "string") problems.push(`server.status_allowed_ips[${i}]: ${parsed}`);
   });
+  config.server.dashboard_allowed_ips?.forEach((entry, i) => {
+    const parsed = parseCidr(entry);
+    if (typeof parsed === "string") problems.push(`server.dashboard_allowed_ips[${i}]: ${parsed}`);
+  });
   return problems;
 }
 

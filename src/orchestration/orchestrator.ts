@@ -24,6 +24,14 @@ export interface OrchestratorJob {
   source: JobLocation;
   destination: JobLocation;
   requiresProof: boolean;
+  /** For observers only (the dashboard's latest jobs): the subscription and interval; never sent to containers. */
+  label?: string;
+}
+
+/** Told about every container call and every finished pipeline (the dashboard history); must not throw. */
+export interface OrchestratorObserver {
+  call(container: string, ms: number, error: string | undefined): void;
+  job(job: OrchestratorJob, ms: number, ok: boolean): void;
 }
 
 export interface SuccessFailure {
@@ -55,6 +63,7 @@ export interface OrchestratorDeps {
   log: Logger;
   /** Injected for failure tests (then used for every call); by default container calls use createHttpClient(). */
   fetch?: typeof fetch;
+  observer?: OrchestratorObserver;
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -181,6 +190,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
     async run(job, signal) {
       const onchain = job.destination === JobLocation.ONCHAIN;
       if (onchain) onchainRunning++;
+      const started = performance.now();
       const results: ContainerResult[] = [];
       try {
         const last = job.containers.length - 1;
@@ -189,10 +199,16 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
           const id = job.containers[i] ?? "";
           const source = i === 0 ? job.source : JobLocation.OFFCHAIN;
           const destination = i === last ? job.destination : JobLocation.OFFCHAIN;
+          const callStarted = performance.now();
           const result = await call(
             id,
             containerPayload(source, destination, dataText, job.requiresProof),
             signal,
+          );
+          deps.observer?.call(
+            id,
+            performance.now() - callStarted,
+            "error" in result ? result.error : undefined,
           );
           results.push(result);
           if ("error" in result) {
@@ -213,6 +229,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       const bucket = onchain ? stats.jobs.onchain : stats.jobs.offchain;
       if (failed) bucket.failed++;
       else bucket.success++;
+      deps.observer?.job(job, performance.now() - started, !failed);
       return results;
     },
     pendingOnchain: () => onchainRunning,

@@ -10,6 +10,7 @@ import { HTTPException } from "hono/http-exception";
 import { describeError } from "../lib/errors.ts";
 import { bunPeerAddress, createClientIpResolver, createClientResolver } from "./client-ip.ts";
 import type { AppDeps, AppEnv, LimitFor } from "./context.ts";
+import { createDashboardRoutes } from "./dashboard/routes.ts";
 import { errorReply, sendError } from "./json-response.ts";
 import { createRateLimiter, type RateLimitDecision } from "./rate-limit.ts";
 import { createJobRoutes, type JobHandler } from "./routes/jobs.ts";
@@ -26,6 +27,10 @@ const ROUTES: Record<string, readonly string[]> = {
   "/api/jobs/batch": ["POST"],
   "/api/jobs/stream": ["POST"],
   "/api/status": ["PUT"],
+  "/dashboard": ["GET", "HEAD"],
+  "/dashboard/data": ["GET", "HEAD"],
+  "/dashboard/app.js": ["GET", "HEAD"],
+  "/dashboard/style.css": ["GET", "HEAD"],
 };
 
 /** A Bun.serve `routes` handler. */
@@ -93,6 +98,7 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const jobs = createJobRoutes({ ...deps, now }, limit);
   app.route("/", jobs.app);
   app.route("/", createStatusRoutes(deps));
+  if (deps.dashboard) app.route("/", createDashboardRoutes(deps, deps.dashboard));
 
   app.notFound((c) => {
     const allowed = ROUTES[c.req.path];

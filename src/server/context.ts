@@ -9,6 +9,7 @@ import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { JobStore } from "../shared/jobs.ts";
 import type { PeerAddress } from "./client-ip.ts";
+import type { DashboardHistory } from "./dashboard-history.ts";
 import type { JobRunner } from "./job-runner.ts";
 
 export interface ChainInfo {
@@ -36,6 +37,14 @@ export interface AppDeps {
   now?: () => number;
   /** For the /resources fan-out; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** GET /dashboard and /dashboard/data are served when set (the node sets it; most tests do not need it). */
+  dashboard?: DashboardDeps | undefined;
+}
+
+export interface DashboardDeps {
+  history: DashboardHistory;
+  /** Warnings from loading the config file (unknown keys and the like). */
+  warnings: readonly string[];
 }
 
 export interface AppEnv {

@@ -10,7 +10,7 @@ import type { ContainerDirectory } from "../shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { JobStore } from "../shared/jobs.ts";
 import { createServerApp } from "./app.ts";
-import type { ChainInfo } from "./context.ts";
+import type { ChainInfo, DashboardDeps } from "./context.ts";
 import { createJobRunner } from "./job-runner.ts";
 
 export interface RestServerDeps {
@@ -23,6 +23,8 @@ export interface RestServerDeps {
   /** Set by the chain side when chain.enabled; otherwise delegated requests get 405 "Chain not enabled". */
   delegated?: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
   health: () => Record<string, ServiceHealth>;
+  /** Serves GET /dashboard when set. */
+  dashboard?: DashboardDeps;
   /**
    * How long in-flight jobs may run on after SIGTERM before they are cancelled and recorded failed. The node
    * passes what is left of shutdown_timeout once the later shutdown steps (stopping containers, closing the
