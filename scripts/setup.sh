@@ -17,6 +17,8 @@ if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = "Y" ] && ! c
 fi
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v git >/dev/null || need+=(git)
+# Headless browser for the dashboard test (test/e2e/dashboard.test.ts drives it with playwright-core).
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -208,5 +208,5 @@ describe("dashboard (binary + Chromium)", () => {
       `[dashboard] node CPU with one dashboard open: ${cpu} ms over ${(wall / 1000).toFixed(1)} s (${((cpu / wall) * 100).toFixed(2)} % of one core)`,
     );
     expect(problems).toEqual([]);
-  });
+  }, 40_000);
 });

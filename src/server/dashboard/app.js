@@ -149,7 +149,7 @@ const STATE_CLASS = {
 function renderContainers(data) {
   rows($("containers-table"), data.containers, (c) => [
     [el("strong", {}, c.id)],
-    [c.state + (c.remote && c.state !== "remote" ? " (remote)" : ""), STATE_CLASS[c.state]],
+    [c.state + (c.remote && c.state !== "remote" ? " (remote)" : ""), `${STATE_CLASS[c.state] ?? ""} nowrap`],
     [String(c.restarts), "num"],
     [String(c.succeeded), "num"],
     [String(c.failed), "num"],
@@ -177,9 +177,9 @@ function renderJobs(data) {
   rows($("jobs-table"), jobs.latest.slice(0, 20), (job) => [
     [el("code", {}, job.id || "–")],
     [job.containers.join(" → ")],
-    [job.status, job.status === "success" ? "good" : "bad"],
+    [job.status, job.status === "success" ? "good nowrap" : "bad nowrap"],
     [ms(job.duration_ms), "num"],
-    [clock(job.at)],
+    [clock(job.at), "nowrap"],
   ]);
   $("jobs-empty").hidden = jobs.latest.length > 0;
 }
