@@ -149,7 +149,9 @@ const STATE_CLASS = {
 function renderContainers(data) {
   rows($("containers-table"), data.containers, (c) => [
     [el("strong", {}, c.id)],
-    [c.state + (c.remote && c.state !== "remote" ? " (remote)" : ""), `${STATE_CLASS[c.state] ?? ""} nowrap`],
+    c.state === "remote"
+      ? [c.ready ? "remote, up" : "remote, down", c.ready ? "good nowrap" : "bad nowrap"]
+      : [c.state, `${STATE_CLASS[c.state] ?? ""} nowrap`],
     [String(c.restarts), "num"],
     [String(c.succeeded), "num"],
     [String(c.failed), "num"],
