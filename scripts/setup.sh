@@ -22,6 +22,8 @@ command -v git >/dev/null || need+=(git)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v script >/dev/null || need+=(bsdutils)
+# Headless browser for the dashboard test (test/e2e/dashboard.test.ts drives it with playwright-core).
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -169,7 +169,7 @@ async function runNode(config: Config, warnings: string[]): Promise<number> {
 
   const startedAt = performance.now();
   try {
-    const node = createNode(config, log);
+    const node = createNode(config, log, warnings);
     await runServices(node.services, {
       signal: controller.signal,
       log,

@@ -13,10 +13,12 @@ import type { Service, ServiceHealth } from "./lib/service.ts";
 import { createNodeMetrics } from "./metrics/node-metrics.ts";
 import { createContainers } from "./orchestration/docker/containers.ts";
 import { resolveContainerHost } from "./orchestration/docker/endpoint.ts";
-import { createOrchestrator } from "./orchestration/orchestrator.ts";
+import { createOrchestrator, type Orchestrator } from "./orchestration/orchestrator.ts";
+import { createDashboardHistory, observeJobStore } from "./server/dashboard-history.ts";
 import { createRestServer } from "./server/rest.ts";
 import type { ContainerDirectory } from "./shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
+import { JobLocation } from "./shared/messages.ts";
 import { createStatsService, SHUTDOWN_FLUSH_MS } from "./stats/service.ts";
 import { createJobStore } from "./store/create.ts";
 import { createRedisLease } from "./store/redis-lease.ts";
@@ -29,7 +31,8 @@ export interface NodeParts {
   health(): Record<string, ServiceHealth>;
 }
 
-export function createNode(config: Config, log: Logger): NodeParts {
+/** `warnings`: from loading the config file, shown on the dashboard. */
+export function createNode(config: Config, log: Logger, warnings: readonly string[] = []): NodeParts {
   const services: Service[] = [];
   const health = () => {
     const out: Record<string, ServiceHealth> = {};
@@ -73,13 +76,40 @@ export function createNode(config: Config, log: Logger): NodeParts {
   });
   services.push(containers);
 
+  // [dashboard] ring buffers behind GET /dashboard: container calls and on-chain jobs from the orchestrator,
+  // off-chain jobs from the REST server's store writes, a 2 s sampler of container states and deliveries.
+  const history = createDashboardHistory({ statuses: () => containers.statuses(), health });
+  services.push(history);
+
   // One orchestrator runs every job, off-chain and on-chain, so /info's pending.onchain and the counters cover both.
   const orchestrator = createOrchestrator({
     directory: containers,
     jobTimeoutMs: config.job_timeout * 1000,
     log: log.child({ component: "orchestrator" }),
     observe: metrics,
+    observer: {
+      call: (container, ms, error) => history.recordCall(container, ms, error),
+      job: (job, ms, ok) => {
+        if (job.destination !== JobLocation.ONCHAIN) return; // off-chain ones are seen at the store, with their id
+        history.recordJob({
+          id: job.label ?? "",
+          kind: "onchain",
+          containers: [...job.containers],
+          status: ok ? "success" : "failed",
+          duration_ms: Math.round(ms),
+          at: Date.now(),
+        });
+      },
+    },
   });
+  // Outcomes reported without a timed container call (streams, PUT /api/status) still count per container.
+  const restOrchestrator: Orchestrator = {
+    ...orchestrator,
+    recordOffchain(status, ids) {
+      orchestrator.recordOffchain(status, ids);
+      history.recordOutcome(ids, status === "success");
+    },
+  };
 
   // [chain] RPC, Registry, Coordinator, Reader, Listener → Processor (Wallet, transactions, deliveries)
   const privateKey = config.chain.wallet?.private_key;
@@ -136,13 +166,14 @@ export function createNode(config: Config, log: Logger): NodeParts {
     createRestServer({
       config,
       log: log.child({ component: "rest" }),
-      store,
+      store: observeJobStore(store, history),
       directory: containers,
-      orchestrator,
+      orchestrator: restOrchestrator,
       chain: { enabled: config.chain.enabled, address: () => address },
       // Delegated subscriptions go to the chain side (405 "Chain not enabled" when it is off).
       delegated,
       health,
+      dashboard: { history, warnings },
       drainMs,
       observe: metrics,
       metrics,

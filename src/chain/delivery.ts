@@ -137,6 +137,7 @@ export async function deliverInterval(
         source: target.delegated ? JobLocation.OFFCHAIN : JobLocation.ONCHAIN,
         destination: JobLocation.ONCHAIN,
         requiresProof: sub.requiresProof,
+        label: `${target.delegated ? `delegated ${sub.owner}` : `subscription ${sub.id}`} #${target.interval}`,
       },
       signal,
     );

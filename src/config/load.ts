@@ -133,7 +133,12 @@ function crossFieldProblems(config: Config): string[] {
       if (problem) problems.push(`${at}.volumes[${j}]: ${problem}`);
     });
   });
-  for (const key of ["trusted_proxies", "status_allowed_ips", "metrics_allowed_ips"] as const) {
+  for (const key of [
+    "trusted_proxies",
+    "status_allowed_ips",
+    "metrics_allowed_ips",
+    "dashboard_allowed_ips",
+  ] as const) {
     config.server[key]?.forEach((entry, i) => {
       const parsed = parseCidr(entry);
       if (typeof parsed === "string") problems.push(`server.${key}[${i}]: ${parsed}`);

@@ -160,6 +160,8 @@ const ServerSchema = v.object({
   host: v.optional(str(), "0.0.0.0"),
   trusted_proxies: strList(),
   status_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
+  // Who may open GET /dashboard; null → loopback only.
+  dashboard_allowed_ips: v.nullish(v.array(str(), "expected a list of IPs/CIDRs"), null),
   max_body_bytes: v.optional(v.pipe(int(), positive("max_body_bytes")), 16 * 1024 * 1024),
   max_batch_jobs: v.optional(v.pipe(int(), positive("max_batch_jobs")), 1000),
   // Who may scrape GET /metrics; null → loopback only (a scraper elsewhere is an explicit choice).

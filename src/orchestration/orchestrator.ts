@@ -25,6 +25,14 @@ export interface OrchestratorJob {
   source: JobLocation;
   destination: JobLocation;
   requiresProof: boolean;
+  /** For observers only (the dashboard's latest jobs): the subscription and interval; never sent to containers. */
+  label?: string;
+}
+
+/** Told about every container call and every finished pipeline (the dashboard history); must not throw. */
+export interface OrchestratorObserver {
+  call(container: string, ms: number, error: string | undefined): void;
+  job(job: OrchestratorJob, ms: number, ok: boolean): void;
 }
 
 export interface SuccessFailure {
@@ -61,6 +69,7 @@ export interface OrchestratorDeps {
   fetch?: typeof fetch;
   /** Durations and outcomes of calls and jobs, for /metrics. */
   observe?: JobObserver;
+  observer?: OrchestratorObserver;
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -204,6 +213,11 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
             containerPayload(source, destination, dataText, job.requiresProof),
             signal,
           );
+          deps.observer?.call(
+            id,
+            performance.now() - callStartedAt,
+            "error" in result ? result.error : undefined,
+          );
           results.push(result);
           observe?.containerCall(id, !("error" in result), secondsSince(callStartedAt));
           if ("error" in result) {
@@ -225,6 +239,7 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       if (failed) bucket.failed++;
       else bucket.success++;
       observe?.job(onchain ? "onchain" : "offchain", !failed, secondsSince(startedAt));
+      deps.observer?.job(job, performance.now() - startedAt, !failed);
       return results;
     },
     pendingOnchain: () => onchainRunning,

@@ -11,6 +11,7 @@ import { describeError } from "../lib/errors.ts";
 import { secondsSince } from "../shared/observe.ts";
 import { bunPeerAddress, createClientIpResolver, createClientResolver } from "./client-ip.ts";
 import type { AppDeps, AppEnv, LimitFor } from "./context.ts";
+import { createDashboardRoutes } from "./dashboard/routes.ts";
 import { errorReply, sendError } from "./json-response.ts";
 import { createRateLimiter, type RateLimitDecision } from "./rate-limit.ts";
 import { createJobRoutes, type JobHandler } from "./routes/jobs.ts";
@@ -28,6 +29,10 @@ const ROUTES: Record<string, readonly string[]> = {
   "/api/jobs/batch": ["POST"],
   "/api/jobs/stream": ["POST"],
   "/api/status": ["PUT"],
+  "/dashboard": ["GET", "HEAD"],
+  "/dashboard/data": ["GET", "HEAD"],
+  "/dashboard/app.js": ["GET", "HEAD"],
+  "/dashboard/style.css": ["GET", "HEAD"],
 };
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
@@ -113,6 +118,7 @@ export function createServerApp(deps: AppDeps): ServerApp {
   const jobs = createJobRoutes({ ...deps, now }, limit);
   app.route("/", jobs.app);
   app.route("/", createStatusRoutes(deps));
+  if (deps.dashboard) app.route("/", createDashboardRoutes(deps, deps.dashboard));
 
   app.notFound((c) => {
     const allowed = ROUTES[c.req.path];

@@ -10,6 +10,7 @@ import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/de
 import type { JobStore } from "../shared/jobs.ts";
 import type { HttpObserver } from "../shared/observe.ts";
 import type { PeerAddress } from "./client-ip.ts";
+import type { DashboardHistory } from "./dashboard-history.ts";
 import type { JobRunner } from "./job-runner.ts";
 
 export interface ChainInfo {
@@ -41,6 +42,14 @@ export interface AppDeps {
   observe?: HttpObserver;
   /** GET /metrics renders this; without it the route answers 404. */
   metrics?: MetricsEndpoint;
+  /** GET /dashboard and /dashboard/data are served when set (the node sets it; most tests do not need it). */
+  dashboard?: DashboardDeps | undefined;
+}
+
+export interface DashboardDeps {
+  history: DashboardHistory;
+  /** Warnings from loading the config file (unknown keys and the like). */
+  warnings: readonly string[];
 }
 
 export interface MetricsEndpoint {

@@ -11,7 +11,7 @@ import type { ContainerSetLookup, DelegatedSubscriptionSink } from "../shared/de
 import type { JobStore } from "../shared/jobs.ts";
 import type { HttpObserver } from "../shared/observe.ts";
 import { createServerApp } from "./app.ts";
-import type { ChainInfo, MetricsEndpoint } from "./context.ts";
+import type { ChainInfo, DashboardDeps, MetricsEndpoint } from "./context.ts";
 import { createJobRunner } from "./job-runner.ts";
 
 export interface RestServerDeps {
@@ -24,6 +24,8 @@ export interface RestServerDeps {
   /** Set by the chain side when chain.enabled; otherwise delegated requests get 405 "Chain not enabled". */
   delegated?: { sink: DelegatedSubscriptionSink; lookup: ContainerSetLookup } | undefined;
   health: () => Record<string, ServiceHealth>;
+  /** Serves GET /dashboard when set. */
+  dashboard?: DashboardDeps;
   /**
    * How long in-flight jobs may run on after SIGTERM before they are cancelled and recorded failed. The node
    * passes what is left of shutdown_timeout once the later shutdown steps (stopping containers, closing the

@@ -12,6 +12,8 @@ export interface NodeProcess {
   url: string;
   /** Everything the node wrote to stderr so far. */
   output(): string;
+  /** The node's process id while it runs (unshare and sh exec into the binary, so it is the binary's). */
+  pid(): number | undefined;
   /** SIGTERM (or `signal`, e.g. SIGKILL for a crash), wait for exit; returns the exit code. */
   stop(signal?: "SIGTERM" | "SIGKILL"): Promise<number>;
   /** Starts the same binary and config again (same port, same store). */
@@ -145,6 +147,7 @@ export async function runNodeBinary(
   const node: NodeProcess = {
     url,
     output: () => output,
+    pid: () => child?.pid,
     async stop(signal = "SIGTERM") {
       if (!child) return 0;
       const proc = child;
