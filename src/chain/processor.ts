@@ -119,6 +119,8 @@ export interface ProcessorHealth extends ServiceHealth {
   nonce: number | null;
   address: string;
   balance_wei: string | null;
+  /** Native balance of chain.wallet.payment_address (read once a minute), null when unset or not read yet. */
+  payment_wallet_balance_wei: string | null;
   /** "none" (no standby set-up), "held", or "standby: …". */
   lease: string;
 }
@@ -164,6 +166,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let lastLogBlock: bigint | null = null;
   let balance: bigint | null = null;
   let balanceAt = 0;
+  let paymentBalance: bigint | null = null;
   let lastReceiptCheck = 0;
   let leaseHeld: boolean | undefined;
   let lastError: string | undefined;
@@ -615,6 +618,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       if (clock() - balanceAt > 60_000) {
         balanceAt = clock();
         balance = await ctx.rpc.client.getBalance({ address: wallet.address }).catch(() => balance);
+        if (paymentAddress) {
+          paymentBalance = await ctx.rpc.client
+            .getBalance({ address: getAddress(paymentAddress) })
+            .catch(() => paymentBalance);
+        }
       }
     } else if (
       lastHead !== null &&
@@ -811,6 +819,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         address: attached?.wallet.address ?? "",
         lease: deps.lease ? deps.lease.describe() : "none",
         balance_wei: balance === null ? null : balance.toString(),
+        payment_wallet_balance_wei: paymentBalance === null ? null : paymentBalance.toString(),
       };
     },
   };

@@ -51,6 +51,8 @@ export interface RpcStats {
   /** Attempts that failed with a retryable error. */
   failures: number;
   failuresByMethod: Record<string, number>;
+  /** Requests and retryable failures per endpoint, keyed scheme://host (paths may hold API keys). */
+  byEndpoint: Record<string, { requests: number; failures: number }>;
   /** Requests that failed after every retry. */
   exhausted: number;
   /** Switches to another URL after a failure. */
@@ -143,6 +145,8 @@ export function createRpc(options: RpcOptions): Rpc {
       if (!endpoint) break;
       counters.requests++;
       counters.byMethod[method] = (counters.byMethod[method] ?? 0) + 1;
+      const perEndpoint = endpointCounters(counters, endpoint.url);
+      perEndpoint.requests++;
       try {
         return await endpoint.request({ method, params } as Parameters<typeof endpoint.request>[0]);
       } catch (error) {
@@ -150,6 +154,7 @@ export function createRpc(options: RpcOptions): Rpc {
         failure = error;
         counters.failures++;
         counters.failuresByMethod[method] = (counters.failuresByMethod[method] ?? 0) + 1;
+        perEndpoint.failures++;
         lastError = rpcErrorText(error);
         lastErrorAt = new Date().toISOString();
         if (endpoints.length > 1) {
@@ -187,6 +192,7 @@ export function createRpc(options: RpcOptions): Rpc {
       byMethod: { ...counters.byMethod },
       failures: counters.failures,
       failuresByMethod: { ...counters.failuresByMethod },
+      byEndpoint: structuredClone(counters.byEndpoint),
       exhausted: counters.exhausted,
       failovers: counters.failovers,
       url: urlOrigin(endpoints[preferred]?.url ?? ""),
@@ -198,12 +204,26 @@ export function createRpc(options: RpcOptions): Rpc {
   };
 }
 
+function endpointCounters(
+  counters: ReturnType<typeof emptyCounters>,
+  url: string,
+): { requests: number; failures: number } {
+  const key = urlOrigin(url);
+  let entry = counters.byEndpoint[key];
+  if (!entry) {
+    entry = { requests: 0, failures: 0 };
+    counters.byEndpoint[key] = entry;
+  }
+  return entry;
+}
+
 function emptyCounters() {
   return {
     requests: 0,
     byMethod: {} as Record<string, number>,
     failures: 0,
     failuresByMethod: {} as Record<string, number>,
+    byEndpoint: {} as Record<string, { requests: number; failures: number }>,
     exhausted: 0,
     failovers: 0,
   };

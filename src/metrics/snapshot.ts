@@ -172,6 +172,13 @@ function processorFamilies(out: Families, health: Record<string, ServiceHealth>)
     "gauge",
     "Native balance of the node's wallet, in wei (as a float).",
   );
+  out.fromField(
+    health.processor,
+    "payment_wallet_balance_wei",
+    "infernet_payment_wallet_balance_wei",
+    "gauge",
+    "Native balance of the node's payment wallet (chain.wallet.payment_address), in wei (as a float).",
+  );
 }
 
 function statsFamilies(out: Families, stats: Fields | undefined): void {

@@ -205,11 +205,22 @@ function renderChain(data) {
     ["Deliveries", `${d.sent} sent, ${d.confirmed} confirmed, ${d.reverted} reverted, ${d.failed} failed`],
     ["In flight", `${chain.pending_txs ?? 0} transactions`],
     ["Wallet", `${chain.wallet.address || "–"} · ${ether(chain.wallet.balance_wei)}`, "mono"],
-    ["Payment wallet", chain.payment_wallet.address ?? "none", "mono"],
+    [
+      "Payment wallet",
+      chain.payment_wallet.address
+        ? `${chain.payment_wallet.address} · ${ether(chain.payment_wallet.balance_wei)}`
+        : "none",
+      "mono",
+    ],
     [
       "RPC",
       `${chain.rpc.url ?? "–"}: ${chain.rpc.requests} requests, ${chain.rpc.failures} errors, ${chain.rpc.exhausted} given up, ${chain.rpc.failovers} failovers`,
     ],
+    ...Object.entries(chain.rpc.by_endpoint).map(([endpoint, n]) => [
+      `RPC ${endpoint}`,
+      `${n.requests} requests, ${n.failures} errors`,
+      n.failures > 0 ? "warn" : "",
+    ]),
     ...(chain.rpc.last_error ? [["RPC last error", chain.rpc.last_error, "bad"]] : []),
   ]);
   const rate = chain.deliveries_per_minute;

@@ -7,6 +7,7 @@ import { redactValue } from "../../lib/redact.ts";
 import type { ServiceHealth } from "../../lib/service.ts";
 import type { ContainerStatus } from "../../shared/containers.ts";
 import type { DashboardHistory } from "../dashboard-history.ts";
+import { healthVerdict, readinessProblems } from "../health.ts";
 
 export interface DashboardInput {
   config: Config;
@@ -28,22 +29,6 @@ const isRecord = (value: unknown): value is Rec =>
 const num = (value: unknown): number | null =>
   typeof value === "number" && Number.isFinite(value) ? value : null;
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
-
-/** Ready means every part reports healthy and every configured container can take jobs; otherwise, why not. */
-export function readiness(
-  health: Record<string, ServiceHealth>,
-  statuses: readonly ContainerStatus[],
-): { ready: boolean; reasons: string[] } {
-  const reasons: string[] = [];
-  for (const [name, check] of Object.entries(health)) {
-    if (!check.ok) reasons.push(`${name}: ${check.detail ?? "not healthy"}`);
-  }
-  for (const status of statuses) {
-    if (!status.ready)
-      reasons.push(`container ${status.id} is ${status.state}${status.detail ? `: ${status.detail}` : ""}`);
-  }
-  return { ready: reasons.length === 0, reasons };
-}
 
 function chainSection(input: DashboardInput): Rec | null {
   const { config, health, history, now } = input;
@@ -77,8 +62,11 @@ function chainSection(input: DashboardInput): Rec | null {
       address: text(processor?.address) || input.chainAddress,
       balance_wei: text(processor?.balance_wei),
     },
-    // The processor does not read the payment wallet's balances (they are per token); only its address is known.
-    payment_wallet: { address: config.chain.wallet?.payment_address || null, balance_wei: null },
+    // Its native balance, read by the processor once a minute (token balances are per subscription token).
+    payment_wallet: {
+      address: config.chain.wallet?.payment_address || null,
+      balance_wei: text(processor?.payment_wallet_balance_wei),
+    },
     rpc: {
       url: text(rpc.url),
       requests: num(rpc.requests) ?? 0,
@@ -86,6 +74,8 @@ function chainSection(input: DashboardInput): Rec | null {
       exhausted: num(rpc.exhausted) ?? 0,
       failovers: num(rpc.failovers) ?? 0,
       by_method: isRecord(rpc.byMethod) ? rpc.byMethod : {},
+      // Per endpoint (scheme://host only: paths may hold API keys), primary and fallbacks.
+      by_endpoint: isRecord(rpc.byEndpoint) ? rpc.byEndpoint : {},
       last_error: text(rpc.lastError),
     },
   };
@@ -93,7 +83,9 @@ function chainSection(input: DashboardInput): Rec | null {
 
 export function buildDashboardData(input: DashboardInput): unknown {
   const { config, health, statuses, history, now } = input;
-  const failing = Object.values(health).some((check) => !check.ok);
+  // The same verdicts as GET /health and GET /ready, so the page never disagrees with them.
+  const verdict = healthVerdict(health, statuses);
+  const notReady = readinessProblems(health, statuses, config.chain.enabled, now);
   const configured = new Map(config.containers.map((container) => [container.id, container]));
   return redactValue(
     {
@@ -110,14 +102,15 @@ export function buildDashboardData(input: DashboardInput): unknown {
         warnings: input.warnings,
       },
       health: {
-        status: failing ? "unhealthy" : "healthy",
+        status: verdict.healthy ? "healthy" : "unhealthy",
+        degraded: verdict.degraded,
         checks: Object.entries(health).map(([name, check]) => ({
           name,
           ok: check.ok,
           detail: check.detail ?? null,
         })),
       },
-      readiness: readiness(health, statuses),
+      readiness: { ready: notReady.length === 0, reasons: notReady },
       containers: statuses.map((status) => ({
         id: status.id,
         state: status.state,

@@ -88,6 +88,11 @@ describe("createRpc", () => {
     const rpc = createRpc({ ...opts, urls: [deadUrl, fake.url] });
     expect(await rpc.client.getBlockNumber()).toBe(9n);
     expect(rpc.stats()).toMatchObject({ requests: 2, failures: 1, failovers: 1 });
+    // Per endpoint, by scheme://host only (no credentials, no path).
+    expect(rpc.stats().byEndpoint).toEqual({
+      [new URL(deadUrl).origin]: { requests: 1, failures: 1 },
+      [new URL(fake.url).origin]: { requests: 1, failures: 0 },
+    });
     expect(rpc.stats().url).toBe(fake.url);
     expect(JSON.stringify(rpc.stats())).not.toContain("hunter2");
   });

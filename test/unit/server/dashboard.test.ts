@@ -175,9 +175,13 @@ describe("dashboard routes", () => {
       warnings: ["unknown key foo"],
     });
     expect(data.containers.map((c: { id: string }) => c.id)).toEqual(["echo", "other"]);
+    // The same reasons GET /ready gives (src/server/health.ts).
     expect(data.readiness).toEqual({
       ready: false,
-      reasons: ["container other is starting: waiting for HTTP"],
+      reasons: [
+        "container other: starting (waiting for HTTP)",
+        "chain: the snapshot sync has not reached the head yet",
+      ],
     });
     expect(data.jobs.latest[0]).toMatchObject({
       id: "job-1",
