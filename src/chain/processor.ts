@@ -17,6 +17,7 @@ import type { Config } from "../config/schema.ts";
 import type { RuleTable } from "../guardian/rules.ts";
 import { paymentProblem } from "../guardian/subscription.ts";
 import { describeError, NodeError } from "../lib/errors.ts";
+import { stringifyJsonFast } from "../lib/json.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
@@ -29,6 +30,7 @@ import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/s
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
 import { consumerAbi } from "./abi/consumer.ts";
 import { type BatchReads, createBatchReads } from "./batch-reads.ts";
+import { createDelegatedQuota } from "./delegated-quota.ts";
 import { recoverDelegatedSigner } from "./delegated-signature.ts";
 import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./delivery.ts";
 import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
@@ -64,9 +66,12 @@ export interface ProcessorSettings {
   tickMs: number;
   maxConcurrent: number;
   containerRetryBaseMs: number;
-  /** Delegated subscriptions held at once, and per owner contract (memory bound against one noisy client). */
+  /** Delegated subscriptions held at once, per owner contract and per client, and their data's bytes (memory bound). */
   maxDelegated: number;
   maxDelegatedPerOwner: number;
+  maxDelegatedPerClient: number;
+  maxDelegatedItemBytes: number;
+  maxDelegatedBytes: number;
   /** How long an unverified or never-due delegated subscription may be held (ms). */
   delegatedTtlMs: number;
   simulationAttempts: number;
@@ -79,6 +84,9 @@ const DEFAULTS: ProcessorSettings = {
   containerRetryBaseMs: 2_000,
   maxDelegated: 10_000,
   maxDelegatedPerOwner: 256,
+  maxDelegatedPerClient: 256,
+  maxDelegatedItemBytes: 1024 * 1024,
+  maxDelegatedBytes: 64 * 1024 * 1024,
   delegatedTtlMs: 24 * 3600 * 1000,
   simulationAttempts: 3,
   simulationRetryMs: 500,
@@ -113,6 +121,8 @@ interface Tracked {
 export interface ProcessorHealth extends ServiceHealth {
   tracked: number;
   delegated: number;
+  /** Bytes of the held delegated subscriptions' data (bounded by the quota). */
+  delegated_bytes: number;
   running: number;
   pending_txs: number;
   deliveries: { sent: number; confirmed: number; reverted: number; replaced: number; failed: number };
@@ -153,7 +163,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
   const tracked = new Map<string, Tracked>();
   const running = new Set<Promise<void>>();
-  const delegatedCount = new Map<string, number>();
+  const quota = createDelegatedQuota({
+    maxCount: settings.maxDelegated,
+    maxPerOwner: settings.maxDelegatedPerOwner,
+    maxPerClient: settings.maxDelegatedPerClient,
+    maxItemBytes: settings.maxDelegatedItemBytes,
+    maxTotalBytes: settings.maxDelegatedBytes,
+  });
   let attached:
     | {
         ctx: ChainContext;
@@ -225,12 +241,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
   function stopTracking(t: Tracked, why: string, fields: Record<string, unknown> = {}): void {
     if (!tracked.delete(t.key)) return;
-    if (t.delegated) {
-      const owner = ownerKey(t.delegated.msg.subscription.owner);
-      const left = (delegatedCount.get(owner) ?? 1) - 1;
-      if (left > 0) delegatedCount.set(owner, left);
-      else delegatedCount.delete(owner);
-    }
+    if (t.delegated) quota.release(t.key);
     log.info(`Stopped tracking subscription: ${t.sub.id}`, {
       id: t.sub.id,
       key: t.key,
@@ -658,6 +669,15 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         if (nowMs - t.delegated.receivedAt > settings.delegatedTtlMs) stopTracking(t, "expired unverified");
         continue;
       }
+      // Not created on-chain yet and its signature expired: the Coordinator would refuse it (SignatureExpired).
+      if (t.delegated && Math.floor(now) >= t.delegated.msg.signature.expiry) {
+        log.info("Delegated subscription signature expired", {
+          owner: t.delegated.msg.subscription.owner,
+          nonce: t.delegated.msg.signature.nonce,
+        });
+        stopTracking(t, "signature expired");
+        continue;
+      }
       if (t.sub.cancelled) {
         log.info("Subscription cancelled", { id: t.sub.id });
         stopTracking(t, "cancelled");
@@ -727,22 +747,12 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     },
     async submit(msg) {
       const key = delegatedKey(msg.subscription.owner, msg.signature.nonce);
-      const owner = ownerKey(msg.subscription.owner);
       const existing = tracked.get(key);
-      if (!existing) {
-        const delegatedTotal = [...delegatedCount.values()].reduce((a, b) => a + b, 0);
-        if (delegatedTotal >= settings.maxDelegated) {
-          throw new NodeError(
-            `the node holds ${settings.maxDelegated} delegated subscriptions already; try later`,
-          );
-        }
-        if ((delegatedCount.get(owner) ?? 0) >= settings.maxDelegatedPerOwner) {
-          throw new NodeError(
-            `owner ${msg.subscription.owner} has ${settings.maxDelegatedPerOwner} delegated subscriptions pending already`,
-          );
-        }
-        delegatedCount.set(owner, (delegatedCount.get(owner) ?? 0) + 1);
-      }
+      quota.admit(key, {
+        owner: ownerKey(msg.subscription.owner),
+        client: msg.ip,
+        bytes: Buffer.byteLength(stringifyJsonFast(msg.data)),
+      });
       const s = msg.subscription;
       const sub = new Subscription(
         -1,
@@ -805,6 +815,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
             ? "processing"
             : `failing: ${lastError}`,
         tracked: tracked.size - delegated,
+        delegated_bytes: quota.stats().bytes,
         delegated,
         running: running.size,
         pending_txs: tx?.pending ?? 0,
