@@ -86,7 +86,9 @@ describe("transaction manager", () => {
     await mineAndCheck(txs, 0);
     // Another process with the same key sends a transaction: the manager's next nonce is now stale.
     const other = chain.walletClient(chain.accounts.other);
-    await other.sendTransaction({ to: recipient, value: 1n });
+    const hash = await other.sendTransaction({ to: recipient, value: 1n });
+    // Mined, not just pending: a pending one could be replaced by ours (same nonce, higher fee) instead.
+    await chain.publicClient.waitForTransactionReceipt({ hash });
     const second = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
     expect(second.nonce).toBe(first.nonce + 2);
     await txs.onBlock(await chain.publicClient.getBlockNumber());
