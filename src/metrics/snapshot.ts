@@ -77,16 +77,11 @@ function chainFamilies(out: Families, chain: Fields | undefined): void {
     "JSON-RPC requests sent (retries included), by method.",
     byKey(recordAt(rpc, "byMethod"), "method"),
   );
-  // Per-method failures when the RPC client reports them; otherwise the total, under method="all".
-  const failuresByMethod = byKey(recordAt(rpc, "failuresByMethod"), "method");
-  const failures = numberAt(rpc, "failures");
   out.family(
     "infernet_rpc_errors_total",
     "counter",
     "JSON-RPC attempts that failed with an outage, timeout or rate limit (each retried), by method.",
-    failuresByMethod.length > 0 || failures === undefined
-      ? failuresByMethod
-      : [[{ method: "all" }, failures]],
+    byKey(recordAt(rpc, "failuresByMethod"), "method"),
   );
   out.fromField(
     rpc,

@@ -5,7 +5,13 @@ import type { ServiceHealth } from "../../../src/lib/service.ts";
 export const FULL_HEALTH: Record<string, ServiceHealth> = {
   chain: {
     ok: true,
-    rpc: { byMethod: { eth_call: 7, eth_blockNumber: 3 }, failures: 1, exhausted: 0, failovers: 0 },
+    rpc: {
+      byMethod: { eth_call: 7, eth_blockNumber: 3 },
+      failures: 1,
+      failuresByMethod: { eth_call: 1 },
+      exhausted: 0,
+      failovers: 0,
+    },
     sync: {
       head_block: 120,
       last_synced_block: 117,

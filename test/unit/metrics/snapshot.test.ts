@@ -52,7 +52,7 @@ describe("snapshot metrics", () => {
   test("behavior: chain sync and lag, RPC counters, processor deliveries and stats records", async () => {
     const m = await render(FULL_HEALTH);
     expect(sampleValue(m, "infernet_rpc_requests_total", { method: "eth_call" })).toBe(7);
-    expect(sampleValue(m, "infernet_rpc_errors_total", { method: "all" })).toBe(1);
+    expect(sampleValue(m, "infernet_rpc_errors_total", { method: "eth_call" })).toBe(1);
     expect(sampleValue(m, "infernet_chain_synced_block")).toBe(117);
     expect(sampleValue(m, "infernet_chain_sync_lag_blocks")).toBe(3);
     expect(sampleValue(m, "infernet_subscriptions_ignored_total")).toBe(10);
@@ -65,7 +65,7 @@ describe("snapshot metrics", () => {
     expect(sampleValue(m, "infernet_stats_records_total", { outcome: "dropped" })).toBe(1);
   });
 
-  test("behavior: per-method RPC errors when the RPC client reports them", async () => {
+  test("behavior: RPC errors are counted per method, with no catch-all sample", async () => {
     const m = await render({
       chain: { ok: true, rpc: { byMethod: {}, failures: 2, failuresByMethod: { eth_call: 2 } } },
     });
