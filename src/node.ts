@@ -143,10 +143,7 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
       rules: buildRuleTable(config.containers),
       lookup: lookupContainers,
       context: () => chain?.context(),
-      head: () => {
-        const head = chain?.listener()?.progress().head_block;
-        return head === null || head === undefined ? null : BigInt(head);
-      },
+      head: () => chain?.head() ?? null,
       run: (job, signal) => orchestrator.run(job, signal),
       ...(lease ? { lease } : {}),
     });

@@ -44,21 +44,18 @@ export function createPaymentWallet(deps: {
       functionName: "allowance",
       args: [getAddress(spender), getAddress(token)],
     });
+  const owner = () => client.readContract({ address: need(), abi: paymentWalletAbi, functionName: "owner" });
   return {
     address,
-    owner: () => client.readContract({ address: need(), abi: paymentWalletAbi, functionName: "owner" }),
+    owner,
     balance: (token) => deps.walletChecker.balanceOf(need(), token),
     allowance,
     async approve(spender, token, amount) {
       const target = need();
-      const owner = await client.readContract({
-        address: target,
-        abi: paymentWalletAbi,
-        functionName: "owner",
-      });
-      if (owner.toLowerCase() !== wallet.address.toLowerCase()) {
+      const holder = await owner();
+      if (holder.toLowerCase() !== wallet.address.toLowerCase()) {
         throw new PaymentWalletError(
-          `payment wallet ${target} is owned by ${owner}, not by this node's address ${wallet.address}`,
+          `payment wallet ${target} is owned by ${holder}, not by this node's address ${wallet.address}`,
         );
       }
       const data = encodeFunctionData({

@@ -514,23 +514,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       intervalState(t, interval).phase = "ready";
     }
     for (const { t, interval } of due.filter(({ t }) => t.delegated)) {
-      const msg = t.delegated?.msg;
-      if (!msg) continue;
-      const createdId = await ctx.coordinator.delegateCreatedId(
-        getAddress(msg.subscription.owner),
-        msg.signature.nonce,
-      );
-      if (createdId !== 0) {
-        // Created on-chain (by this node earlier, or another): from here on it is an ordinary subscription that
-        // the Listener relays; nodeResponded then decides for this interval.
-        log.info("Delegated subscription exists on-chain", {
-          id: createdId,
-          owner: msg.subscription.owner,
-          nonce: msg.signature.nonce,
-        });
-        stopTracking(t, "created on-chain", { created_id: createdId });
-        continue;
-      }
+      if (await droppedAsCreated(ctx, t)) continue;
       if (t.sub.providesPayment && !(await paymentStillValid(ctx, t))) continue;
       intervalState(t, interval).phase = "ready";
     }
@@ -561,6 +545,40 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     return true;
   }
 
+  /**
+   * A delegated subscription already created on-chain (by this node earlier, or another) is from then on an
+   * ordinary subscription the Listener relays (nodeResponded decides each interval): stop holding it here.
+   */
+  async function droppedAsCreated(ctx: ChainContext, t: Tracked): Promise<boolean> {
+    const msg = t.delegated?.msg;
+    if (!msg) return false;
+    const createdId = await ctx.coordinator.delegateCreatedId(
+      getAddress(msg.subscription.owner),
+      msg.signature.nonce,
+    );
+    if (createdId === 0) return false;
+    log.info("Delegated subscription exists on-chain", {
+      id: createdId,
+      owner: msg.subscription.owner,
+      nonce: msg.signature.nonce,
+    });
+    stopTracking(t, "created on-chain", { created_id: createdId });
+    return true;
+  }
+
+  /** Not created on-chain yet and its signature expired: the Coordinator would refuse it (SignatureExpired). */
+  function droppedAsExpired(t: Tracked): boolean {
+    const msg = t.delegated?.msg;
+    if (!msg || Math.floor(nowS()) < msg.signature.expiry) return false;
+    log.info("Delegated subscription signature expired", {
+      owner: msg.subscription.owner,
+      nonce: msg.signature.nonce,
+      expiry: msg.signature.expiry,
+    });
+    stopTracking(t, "signature expired");
+    return true;
+  }
+
   /** A delegated subscription's signature and payment, checked once before anything is sent for it. */
   async function verifyDelegated(ctx: ChainContext, t: Tracked): Promise<void> {
     const d = t.delegated;
@@ -568,17 +586,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     const { msg } = d;
     const fields = { owner: msg.subscription.owner, nonce: msg.signature.nonce };
     const owner = getAddress(msg.subscription.owner);
-    const createdId = await ctx.coordinator.delegateCreatedId(owner, msg.signature.nonce);
-    if (createdId !== 0) {
-      log.info("Delegated subscription exists on-chain", { ...fields, id: createdId });
-      stopTracking(t, "created on-chain", { created_id: createdId });
-      return;
-    }
-    if (Math.floor(nowS()) >= msg.signature.expiry) {
-      log.error("Delegated subscription signature expired", { ...fields, expiry: msg.signature.expiry });
-      stopTracking(t, "signature expired");
-      return;
-    }
+    if (await droppedAsCreated(ctx, t)) return;
     let recovered: Address;
     try {
       recovered = await recoverDelegatedSigner(msg, ctx.chainId, ctx.coordinator.address);
@@ -669,15 +677,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         if (nowMs - t.delegated.receivedAt > settings.delegatedTtlMs) stopTracking(t, "expired unverified");
         continue;
       }
-      // Not created on-chain yet and its signature expired: the Coordinator would refuse it (SignatureExpired).
-      if (t.delegated && Math.floor(now) >= t.delegated.msg.signature.expiry) {
-        log.info("Delegated subscription signature expired", {
-          owner: t.delegated.msg.subscription.owner,
-          nonce: t.delegated.msg.signature.nonce,
-        });
-        stopTracking(t, "signature expired");
-        continue;
-      }
+      if (droppedAsExpired(t)) continue;
       if (t.sub.cancelled) {
         log.info("Subscription cancelled", { id: t.sub.id });
         stopTracking(t, "cancelled");
@@ -723,7 +723,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     for (const t of [...tracked.values()]) {
       if (signal.aborted) return;
       const d = t.delegated;
-      if (!d || d.verified || d.retryAt > clock()) continue;
+      if (!d || d.verified || d.retryAt > clock() || droppedAsExpired(t)) continue;
       try {
         await verifyDelegated(attached.ctx, t);
       } catch (error) {
@@ -806,7 +806,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     keys: () => [...tracked.keys()],
     health(): ProcessorHealth {
       const tx = attached?.wallet.transactions.stats();
-      const delegated = [...tracked.values()].filter((t) => t.delegated).length;
+      const delegated = quota.stats().count;
       return {
         ok: lastError === undefined,
         detail: !attached

@@ -58,6 +58,8 @@ export interface ChainService extends Service {
   /** Undefined until connected. */
   context(): ChainContext | undefined;
   listener(): Listener | undefined;
+  /** The newest block the listener has seen (no RPC call); null before the first. */
+  head(): bigint | null;
 }
 
 export function createChainService(deps: ChainServiceDeps): ChainService {
@@ -165,6 +167,10 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     rpc,
     context: () => context,
     listener: () => listener,
+    head: () => {
+      const head = listener?.progress().head_block;
+      return head === null || head === undefined ? null : BigInt(head);
+    },
     async setup(signal) {
       // Bounded: a black-holed RPC must not hold the REST port closed for retries × rpc_timeout. If the first
       // connection attempt is not done in time it carries on in the background and run() picks it up.
