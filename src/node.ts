@@ -18,7 +18,6 @@ import { createDashboardHistory, observeJobStore } from "./server/dashboard-hist
 import { createRestServer } from "./server/rest.ts";
 import type { ContainerDirectory } from "./shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
-import { JobLocation } from "./shared/messages.ts";
 import { createStatsService, SHUTDOWN_FLUSH_MS } from "./stats/service.ts";
 import { createJobStore } from "./store/create.ts";
 import { createRedisLease } from "./store/redis-lease.ts";
@@ -86,17 +85,21 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
     directory: containers,
     jobTimeoutMs: config.job_timeout * 1000,
     log: log.child({ component: "orchestrator" }),
-    observe: metrics,
-    observer: {
-      call: (container, ms, error) => history.recordCall(container, ms, error),
-      job: (job, ms, ok) => {
-        if (job.destination !== JobLocation.ONCHAIN) return; // off-chain ones are seen at the store, with their id
+    // Both /metrics and the dashboard's history are told about every container call and finished job.
+    observe: {
+      containerCall(container, ok, seconds, error) {
+        metrics.containerCall(container, ok, seconds);
+        history.recordCall(container, seconds * 1000, error);
+      },
+      job(kind, ok, seconds, job) {
+        metrics.job(kind, ok, seconds);
+        if (kind !== "onchain" || !job) return; // off-chain ones are seen at the store, with their id
         history.recordJob({
           id: job.label ?? "",
           kind: "onchain",
           containers: [...job.containers],
           status: ok ? "success" : "failed",
-          duration_ms: Math.round(ms),
+          duration_ms: Math.round(seconds * 1000),
           at: Date.now(),
         });
       },

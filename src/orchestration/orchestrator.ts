@@ -29,12 +29,6 @@ export interface OrchestratorJob {
   label?: string;
 }
 
-/** Told about every container call and every finished pipeline (the dashboard history); must not throw. */
-export interface OrchestratorObserver {
-  call(container: string, ms: number, error: string | undefined): void;
-  job(job: OrchestratorJob, ms: number, ok: boolean): void;
-}
-
 export interface SuccessFailure {
   success: number;
   failed: number;
@@ -69,7 +63,6 @@ export interface OrchestratorDeps {
   fetch?: typeof fetch;
   /** Durations and outcomes of calls and jobs, for /metrics. */
   observe?: JobObserver;
-  observer?: OrchestratorObserver;
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -213,13 +206,13 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
             containerPayload(source, destination, dataText, job.requiresProof),
             signal,
           );
-          deps.observer?.call(
+          results.push(result);
+          observe?.containerCall(
             id,
-            performance.now() - callStartedAt,
+            !("error" in result),
+            secondsSince(callStartedAt),
             "error" in result ? result.error : undefined,
           );
-          results.push(result);
-          observe?.containerCall(id, !("error" in result), secondsSince(callStartedAt));
           if ("error" in result) {
             countContainer(id, false);
             log.warn("Container error", { container: id, error: result.error });
@@ -238,8 +231,10 @@ export function createOrchestrator(deps: OrchestratorDeps): Orchestrator {
       const bucket = onchain ? stats.jobs.onchain : stats.jobs.offchain;
       if (failed) bucket.failed++;
       else bucket.success++;
-      observe?.job(onchain ? "onchain" : "offchain", !failed, secondsSince(startedAt));
-      deps.observer?.job(job, performance.now() - startedAt, !failed);
+      observe?.job(onchain ? "onchain" : "offchain", !failed, secondsSince(startedAt), {
+        containers: job.containers,
+        label: job.label,
+      });
       return results;
     },
     pendingOnchain: () => onchainRunning,

@@ -4,11 +4,18 @@
 
 export type JobKind = "offchain" | "onchain";
 
+/** What an observer may know of a job besides its outcome: never its data. */
+export interface ObservedJob {
+  containers: readonly string[];
+  /** On-chain jobs: the subscription and interval (the dashboard's latest jobs). */
+  label?: string | undefined;
+}
+
 export interface JobObserver {
-  /** One container call finished (any reply or failure), with its wall time. */
-  containerCall(container: string, ok: boolean, seconds: number): void;
+  /** One container call finished (any reply or failure, `error` set on failure), with its wall time. */
+  containerCall(container: string, ok: boolean, seconds: number, error?: string): void;
   /** One job (its whole container pipeline) finished. */
-  job(kind: JobKind, ok: boolean, seconds: number): void;
+  job(kind: JobKind, ok: boolean, seconds: number, job?: ObservedJob): void;
 }
 
 export interface StoreObserver {
