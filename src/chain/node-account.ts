@@ -2,8 +2,12 @@
 import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-/** Checksummed address of the wallet key; the key may come with or without 0x, as the reference allows. */
+/** The key with its 0x: it may come with or without, as the reference allows. */
+export function normalisePrivateKey(privateKey: string): Hex {
+  return (privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`) as Hex;
+}
+
+/** Checksummed address of the wallet key. */
 export function nodeAddress(privateKey: string): Address {
-  const key = (privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`) as Hex;
-  return privateKeyToAccount(key).address;
+  return privateKeyToAccount(normalisePrivateKey(privateKey)).address;
 }

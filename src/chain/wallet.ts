@@ -4,12 +4,14 @@
 // and gives the gas to send with, in one request. Gas is capped at max_gas_limit; a transaction that needs more
 // is not sent. Reverts are decoded (Infernet's custom errors by selector) and matched against
 // allowed_sim_errors: an allowed one is sent anyway with gas = max_gas_limit, as in the reference.
-import { type Address, type Hex, type LocalAccount, toHex } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { sleep } from "../lib/time.ts";
+import { ZERO_ADDRESS } from "../shared/subscription.ts";
 import { type DecodedRevert, decodeRevertData, findRevertData, revertText } from "./infernet-errors.ts";
+import { normalisePrivateKey } from "./node-account.ts";
 import type { ChainClient } from "./rpc.ts";
 import type { SentTx, TransactionManager } from "./transactions.ts";
 
@@ -58,14 +60,8 @@ export interface WalletDeps {
   simulationRetryMs?: number;
 }
 
-export const ZERO_ADDRESS: Address = "0x0000000000000000000000000000000000000000";
-
 /** Headroom over the estimate: the pending block's state can change before ours is mined. */
 const GAS_HEADROOM_PERCENT = 25n;
-
-export function normalisePrivateKey(key: string): Hex {
-  return (key.startsWith("0x") ? key : `0x${key}`) as Hex;
-}
 
 export function createWallet(deps: WalletDeps): Wallet & { readonly transactions: TransactionManager } {
   const account = privateKeyToAccount(normalisePrivateKey(deps.privateKey));
@@ -124,9 +120,4 @@ export function createWallet(deps: WalletDeps): Wallet & { readonly transactions
       return { ...sent, ...simulation };
     },
   };
-}
-
-/** bigint r/s as the 32-byte big-endian values deliverComputeDelegatee takes. */
-export function toBytes32(value: bigint): Hex {
-  return toHex(value, { size: 32 });
 }
