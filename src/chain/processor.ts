@@ -125,7 +125,15 @@ export interface ProcessorHealth extends ServiceHealth {
   delegated_bytes: number;
   running: number;
   pending_txs: number;
-  deliveries: { sent: number; confirmed: number; reverted: number; replaced: number; failed: number };
+  deliveries: {
+    sent: number;
+    confirmed: number;
+    reverted: number;
+    replaced: number;
+    /** Mined, then removed by a chain reorganisation and sent again. */
+    reorged: number;
+    failed: number;
+  };
   nonce: number | null;
   address: string;
   balance_wei: string | null;
@@ -211,6 +219,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           ...(deps.lease ? { canSend: () => deps.lease?.held() ?? true } : {}),
           replaceAfterBlocks: walletConfig?.replace_after_blocks ?? 5,
           feeBumpPercent: walletConfig?.fee_bump_percent ?? 25,
+          reorgDepth: walletConfig?.reorg_depth ?? 12,
           ...(walletConfig?.max_fee_per_gas ? { maxFeePerGas: BigInt(walletConfig.max_fee_per_gas) } : {}),
         }),
     });
@@ -824,6 +833,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           confirmed: tx?.confirmed ?? 0,
           reverted: tx?.reverted ?? 0,
           replaced: tx?.replaced ?? 0,
+          reorged: tx?.reorged ?? 0,
           failed: failedDeliveries,
         },
         nonce: tx?.nonce ?? null,

@@ -4,6 +4,11 @@
 // mined within `replaceAfterBlocks` blocks with the same nonce and bumped fees (EIP-1559 or legacy pricing,
 // whichever the chain's latest block shows). Reverts are outcomes, not exceptions: the caller decides.
 //
+// A mined transaction stays watched for `reorgDepth` blocks: when a chain reorganisation removes it (the new
+// blocks no longer hold it, and it is not in the pool again), it is sent again with the same nonce. The
+// interval it delivered is then delivered by the same transaction (never by a second one, which the same
+// nonce rules out), and the nonces after it are not left stuck behind a gap.
+//
 // The key never leaves the account object given here (the Wallet's); nothing here logs it.
 import type { Address, Hex, LocalAccount, TransactionReceipt } from "viem";
 import { describeError, NodeError } from "../lib/errors.ts";
@@ -40,6 +45,8 @@ export interface TxStats {
   reverted: number;
   replaced: number;
   dropped: number;
+  /** Mined transactions removed by a chain reorganisation and sent again. */
+  reorged: number;
   pending: number;
   /** The next nonce this node will use; null until the first transaction. */
   nonce: number | null;
@@ -77,6 +84,8 @@ export interface TransactionManagerDeps {
   canSend?: () => boolean;
   /** Blocks after a "nonce too low" on replacement with still no receipt before the tx counts as dropped. */
   droppedAfterBlocks?: number;
+  /** Blocks a mined transaction is watched for removal by a reorganisation (default 12; 0: not watched). */
+  reorgDepth?: number;
 }
 
 type Fees =
@@ -94,6 +103,14 @@ interface InFlight {
   resolve(outcome: TxOutcome): void;
 }
 
+/** A mined transaction, watched until it is `reorgDepth` blocks deep. */
+interface Mined {
+  entry: InFlight;
+  hash: Hex;
+  blockNumber: bigint;
+  blockHash: Hex;
+}
+
 const FEE_CACHE_MS = 1_000;
 const MIN_PRIORITY_FEE = 1_000_000_000n; // 1 gwei when the node cannot tell
 
@@ -102,8 +119,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
   const replaceAfter = BigInt(Math.max(1, deps.replaceAfterBlocks ?? 5));
   const bump = BigInt(Math.max(11, deps.feeBumpPercent ?? 25));
   const droppedAfter = BigInt(Math.max(1, deps.droppedAfterBlocks ?? 3));
+  const reorgDepth = BigInt(Math.max(0, deps.reorgDepth ?? 12));
   const inFlight = new Map<number, InFlight>();
-  const counters = { sent: 0, confirmed: 0, reverted: 0, replaced: 0, dropped: 0 };
+  const mined = new Map<number, Mined>();
+  const counters = { sent: 0, confirmed: 0, reverted: 0, replaced: 0, dropped: 0, reorged: 0 };
   let nextNonce: number | undefined;
   let lastBlock: bigint | undefined;
   let feeCache: { at: number; fees: Fees } | undefined;
@@ -224,6 +243,14 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
 
   function settle(entry: InFlight, receipt: TransactionReceipt): void {
     inFlight.delete(entry.nonce);
+    if (reorgDepth > 0n) {
+      mined.set(entry.nonce, {
+        entry,
+        hash: receipt.transactionHash,
+        blockNumber: receipt.blockNumber,
+        blockHash: receipt.blockHash,
+      });
+    }
     const base = {
       hash: receipt.transactionHash,
       blockNumber: receipt.blockNumber,
@@ -312,6 +339,72 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
     }
   }
 
+  /**
+   * Once per new block: are the blocks holding this node's recent transactions still part of the chain? One
+   * block is read: a block's hash commits to all its ancestors, so when the newest block holding one of them
+   * is unchanged, so are the older ones. Only after a reorganisation is each receipt looked up again.
+   */
+  async function checkReorg(head: bigint): Promise<void> {
+    let newest: Mined | undefined;
+    for (const m of mined.values()) {
+      if (head - m.blockNumber >= reorgDepth) mined.delete(m.entry.nonce);
+      else if (!newest || m.blockNumber > newest.blockNumber) newest = m;
+    }
+    if (!newest) return;
+    const block = await client.getBlock({ blockNumber: newest.blockNumber }).catch((error) => {
+      if (isNotFound(error)) return undefined; // the chain is shorter now
+      throw error;
+    });
+    if (block?.hash === newest.blockHash) return;
+    for (const m of [...mined.values()].sort((a, b) => a.entry.nonce - b.entry.nonce)) {
+      const receipt = await receiptOf(m.hash);
+      if (receipt) {
+        m.blockNumber = receipt.blockNumber;
+        m.blockHash = receipt.blockHash;
+      } else {
+        await resendRemoved(m, head);
+      }
+    }
+  }
+
+  /** A mined transaction the chain no longer holds: the same nonce goes out again, and is watched as sent. */
+  async function resendRemoved(m: Mined, head: bigint): Promise<void> {
+    mined.delete(m.entry.nonce);
+    counters.reorged++;
+    const { request, nonce, fees } = m.entry;
+    const fields = { ...request.labels, nonce, tx_hash: m.hash, block: Number(m.blockNumber) };
+    const again: InFlight = {
+      request,
+      nonce,
+      fees,
+      hashes: [...m.entry.hashes],
+      sentAtBlock: head,
+      nonceUsedSince: undefined,
+      // Its first outcome was reported already; what happens to it now is for the operator's log.
+      resolve: (outcome) => {
+        if (outcome.status === "success")
+          log.info("Transaction removed by a reorganisation mined again", fields);
+        else
+          log.error("Transaction removed by a reorganisation did not succeed when sent again", {
+            ...fields,
+            outcome: outcome.status,
+          });
+      },
+    };
+    inFlight.set(nonce, again);
+    try {
+      again.hashes.push(await broadcast(request, nonce, fees));
+      log.warn("Transaction removed by a chain reorganisation; sent again with the same nonce", fields);
+    } catch (error) {
+      if (isNonceError(error)) again.nonceUsedSince = head;
+      // Otherwise the replacement rule sends it again after `replaceAfterBlocks`.
+      log.warn("Transaction removed by a chain reorganisation; could not send it again yet", {
+        ...fields,
+        error: rpcErrorText(error),
+      });
+    }
+  }
+
   return {
     send(request) {
       const result = queue.then(() => sendNow(request));
@@ -319,7 +412,17 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       return result;
     },
     async onBlock(blockNumber) {
+      const moved = lastBlock === undefined || blockNumber > lastBlock;
       lastBlock = blockNumber;
+      if (moved && mined.size > 0) {
+        try {
+          await checkReorg(blockNumber);
+        } catch (error) {
+          log.warn("Could not check recent transactions against a reorganisation", {
+            error: describeError(error),
+          });
+        }
+      }
       for (const entry of [...inFlight.values()]) {
         try {
           await check(entry, blockNumber);

@@ -119,6 +119,7 @@ export const WalletSchema = v.object({
     25,
   ),
   max_fee_per_gas: v.nullish(v.pipe(int(), positive("max_fee_per_gas")), null),
+  reorg_depth: v.optional(v.pipe(int(), nonNegative("reorg_depth")), 12),
 });
 
 const SnapshotSyncSchema = v.object({

@@ -143,7 +143,7 @@ function processorFamilies(out: Families, health: Record<string, ServiceHealth>)
   out.family(
     "infernet_deliveries_total",
     "counter",
-    "deliverCompute transactions, by outcome (sent, confirmed, reverted, replaced, failed).",
+    "deliverCompute transactions, by outcome (sent, confirmed, reverted, replaced, reorged, failed).",
     byKey(recordAt(health.processor, "deliveries"), "outcome"),
   );
   out.fromField(

@@ -94,6 +94,61 @@ describe("transaction manager", () => {
     await txs.onBlock(await chain.publicClient.getBlockNumber());
     expect((await second.outcome).status).toBe("success");
   });
+
+  test("behavior: transactions removed by a reorganisation are sent again with their nonces, each mined once", async () => {
+    const txs = manager();
+    const sender = chain.accounts.other.address;
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const sent = await Promise.all([0, 1].map(() => txs.send({ to: recipient, data: "0x", gas: 21_000n })));
+      await mineAndCheck(txs, 1);
+      const outcomes = await Promise.all(sent.map((s) => s.outcome));
+      expect(outcomes.map((o) => o.status)).toEqual(["success", "success"]);
+      const minedIn = (outcomes[0] as { blockNumber: bigint }).blockNumber;
+      await mineAndCheck(txs, 1);
+      const nonceBefore = await chain.publicClient.getTransactionCount({ address: sender });
+
+      // The last two blocks are replaced by empty ones: both transactions are gone from chain and pool.
+      await chain.rpc("anvil_reorg", [2, []]);
+      for (const s of sent) {
+        expect(await chain.publicClient.getTransactionReceipt({ hash: s.hash }).catch(() => null)).toBeNull();
+      }
+      expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(nonceBefore - 2);
+
+      await mineAndCheck(txs, 1); // the manager notices and sends both again
+      expect(txs.stats()).toMatchObject({ reorged: 2, pending: 2 });
+      await mineAndCheck(txs, 2);
+      expect(txs.stats()).toMatchObject({ reorged: 2, pending: 0 });
+      expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(nonceBefore);
+      // Same nonces, same transactions (same fees: same hashes), each in the chain once.
+      for (const s of sent) {
+        const receipt = await chain.publicClient.getTransactionReceipt({ hash: s.hash });
+        expect(receipt.status).toBe("success");
+        expect(receipt.blockNumber).toBeGreaterThan(minedIn);
+      }
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  test("behavior: a block replaced by one holding the same transaction changes nothing", async () => {
+    const txs = manager();
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      await mineAndCheck(txs, 1);
+      expect((await sent.outcome).status).toBe("success");
+      const raw = await chain.rpc<Hex>("eth_getRawTransactionByHash", [sent.hash]);
+      // The block is replaced by another one that holds the same transaction again.
+      await chain.rpc("anvil_reorg", [1, [[raw, 0]]]);
+      const receipt = await chain.publicClient.getTransactionReceipt({ hash: sent.hash });
+      expect(receipt.status).toBe("success");
+      await mineAndCheck(txs, 2);
+      expect(txs.stats()).toMatchObject({ reorged: 0, pending: 0, sent: 1 });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
 });
 
 describe("wallet", () => {
