@@ -447,7 +447,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           finishInterval(t, interval, result.error);
         } else {
           state.phase = "unchecked";
-          state.notBefore = clock() + backoffMs(state.retries++, settings.containerRetryBaseMs, 60_000);
+          // A transient failure (RPC down): the interval is tried again within 10 s of the RPC's return.
+          state.notBefore = clock() + backoffMs(state.retries++, settings.containerRetryBaseMs, 10_000);
         }
         return;
     }

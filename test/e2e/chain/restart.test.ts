@@ -4,34 +4,14 @@
 import { describe, expect, test } from "bun:test";
 import { createSubscription } from "../../fixtures/chain-helpers.ts";
 import { aboutSubscription, useChainNode } from "../../fixtures/chain-node.ts";
-import { deliveriesOf, deliveriesSent, nonces, recorders } from "../../fixtures/e2e-chain.ts";
-import { waitFor } from "../../fixtures/net.ts";
+import { deliveriesOf, deliveriesSent, mineUntil, nonces, recorders } from "../../fixtures/e2e-chain.ts";
 
 // Automine at first (setup transactions), switched off by the test.
 const ctx = useChainNode("e2e-restart", { chain: {} });
 
-/**
- * Mines one block a second until `done()`; with `holdWhilePending` it mines nothing while the node has a
- * transaction in the mempool (so that transaction stays pending), and returns as soon as it has one.
- */
-async function mineUntil(
-  done: () => Promise<boolean>,
-  opts: { holdWhilePending?: boolean; timeoutMs?: number },
-) {
-  const { chain, node } = ctx;
-  await waitFor(
-    "the mining loop's condition",
-    async () => {
-      if (await done()) return true;
-      const n = await nonces(chain, node.account.address);
-      if (opts.holdWhilePending && n.pending > n.latest) return true;
-      await chain.mine();
-      await Bun.sleep(1000);
-      return false;
-    },
-    opts.timeoutMs ?? 90_000,
-  );
-}
+/** The node's own mining loop (see mineUntil): it is the sender held back while pending. */
+const mineWhile = (done: () => Promise<boolean>, opts: { holdWhilePending?: boolean } = {}) =>
+  mineUntil(ctx.chain, ctx.node.account.address, done, opts);
 
 describe("SIGKILL with the delivery pending, then restart", () => {
   test("each interval delivered exactly once; the pending transaction is the one mined", async () => {
@@ -47,7 +27,7 @@ describe("SIGKILL with the delivery pending, then restart", () => {
     try {
       // Blocks until the node has sent interval 1's delivery; then no more blocks: it stays in the mempool.
       const mark = node.logs.mark();
-      await mineUntil(async () => false, { holdWhilePending: true });
+      await mineWhile(async () => false, { holdWhilePending: true });
       const sentLine = await node.logs.waitFor(aboutSubscription("Sent tx", id), { from: mark });
       const pendingHash = JSON.parse(sentLine).tx_hash as string;
       const pool = await nonces(chain, node.account.address);
@@ -65,7 +45,7 @@ describe("SIGKILL with the delivery pending, then restart", () => {
       // The restarted node has seen the subscription again before anything is mined.
       await node.logs.waitFor(aboutSubscription("Relayed subscription creation", id), { from: restartMark });
 
-      await mineUntil(async () => (await deliveriesOf(chain, recorder, id)).length >= 2, {});
+      await mineWhile(async () => (await deliveriesOf(chain, recorder, id)).length >= 2);
       // A few more blocks: a duplicate sent late would be mined (and revert) by then.
       for (let i = 0; i < 3; i++) {
         await chain.mine();
