@@ -1,10 +1,19 @@
 // End to end: the binary is killed with SIGKILL while its delivery sits in the mempool (anvil mining only when
 // told to), then restarted on the same config and store. The pending delivery is mined, no second one is
-// sent for that interval, and the next interval is still delivered: each interval exactly once.
+// sent for that interval, and the next interval is still delivered: each interval exactly once. Then the same
+// under load: 6 recurring subscriptions and 4 callbacks, killed with several deliveries in the mempool.
 import { describe, expect, test } from "bun:test";
-import { createSubscription } from "../../fixtures/chain-helpers.ts";
+import { createSubscription, createSubscriptions, requestCallback } from "../../fixtures/chain-helpers.ts";
 import { aboutSubscription, useChainNode } from "../../fixtures/chain-node.ts";
-import { deliveriesOf, deliveriesSent, mineUntil, nonces, recorders } from "../../fixtures/e2e-chain.ts";
+import {
+  deliveriesOf,
+  deliveriesSent,
+  echoInput,
+  mineUntil,
+  nonces,
+  recorders,
+  transactionsFrom,
+} from "../../fixtures/e2e-chain.ts";
 
 // Automine at first (setup transactions), switched off by the test.
 const ctx = useChainNode("e2e-restart", { chain: {} });
@@ -60,6 +69,65 @@ describe("SIGKILL with the delivery pending, then restart", () => {
         [2, "success"],
       ]);
       expect(sent[0]?.hash).toBe(pendingHash as `0x${string}`);
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  }, 180_000);
+});
+
+describe("SIGKILL under load, then restart", () => {
+  test("with deliveries in the mempool and containers running: every interval of every subscription sent once", async () => {
+    const { chain, node } = ctx;
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    // Automine while they are created: the node starts delivering at once.
+    const recurring = await createSubscriptions(chain, {
+      count: 6,
+      containers: [node.containers.echo],
+      frequency: 2,
+      period: 10,
+    });
+    const callbacks: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { id } = await requestCallback(chain, {
+        containers: node.containers.echo,
+        inputs: echoInput(`load ${i}`),
+      });
+      callbacks.push(id);
+    }
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      await mineWhile(async () => false, { holdWhilePending: true });
+      const pool = await nonces(chain, node.account.address);
+      expect(await node.process.stop("SIGKILL")).not.toBe(0);
+      await node.process.restart();
+
+      const sentFor = async (id: number) =>
+        (await transactionsFrom(chain, node.account.address, fromBlock)).filter(
+          (t) => t.subscriptionId === id,
+        );
+      await mineWhile(async () => {
+        const sent = await transactionsFrom(chain, node.account.address, fromBlock);
+        const of = (id: number) => sent.filter((t) => t.subscriptionId === id).map((t) => t.interval);
+        return callbacks.every((id) => of(id).length > 0) && recurring.ids.every((id) => of(id).includes(2));
+      });
+      for (let i = 0; i < 3; i++) {
+        await chain.mine();
+        await Bun.sleep(1000);
+      }
+      console.log(
+        `SIGKILL under load: ${pool.pending - pool.latest} transaction(s) in the mempool at the kill`,
+      );
+      for (const id of callbacks) {
+        expect((await sentFor(id)).map((t) => [t.interval, t.status])).toEqual([[1, "success"]]);
+        expect(await deliveriesOf(chain, recorders(chain).callback, id)).toHaveLength(1);
+      }
+      for (const id of recurring.ids) {
+        const sent = await sentFor(id);
+        const intervals = sent.map((t) => t.interval);
+        expect(new Set(intervals).size).toBe(intervals.length);
+        expect(intervals).toContain(2);
+        expect(sent.every((t) => t.status === "success")).toBe(true);
+      }
     } finally {
       await chain.rpc("evm_setAutomine", [true]);
     }
