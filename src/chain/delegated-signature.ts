@@ -3,8 +3,12 @@
 // type DelegateSubscription(uint32 nonce, uint32 expiry, Subscription sub). infernet_client 1.4.0 signs with
 // eth_account (v = 27/28) and sends r and s as JSON integers; both are taken as bigints here.
 import { type Address, getAddress, type Hex, recoverTypedDataAddress, toHex } from "viem";
+import { describeError } from "../lib/errors.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
+import { ZERO_ADDRESS } from "../shared/subscription.ts";
+import { consumerAbi } from "./abi/consumer.ts";
 import { subscriptionComponents } from "./abi/subscription.ts";
+import { type ChainClient, isRetryableRpcError } from "./rpc.ts";
 
 export const DELEGATE_SUBSCRIPTION_TYPES = {
   DelegateSubscription: [
@@ -56,4 +60,50 @@ export async function recoverDelegatedSigner(
     },
     signature: { r, s, v: BigInt(v) },
   });
+}
+
+/** Why a delegated subscription's signature cannot be delivered: the log message, a reason, the details. */
+export interface SignerProblem {
+  message: string;
+  reason: string;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * The signature's signer against the owner contract's getSigner(), as deliverComputeDelegatee checks it;
+ * undefined when they match. An owner without getSigner() (or whose getSigner reverts) counts as 0x0, as the
+ * reference read it; an RPC outage is thrown, so that the caller tries again rather than drop the subscription.
+ */
+export async function delegatedSignerProblem(
+  client: ChainClient,
+  msg: DelegatedSubscriptionMessage,
+  chainId: number,
+  coordinator: Address,
+): Promise<SignerProblem | undefined> {
+  let recovered: Address;
+  try {
+    recovered = await recoverDelegatedSigner(msg, chainId, coordinator);
+  } catch (error) {
+    return {
+      message: "Could not recover delegatee signer",
+      reason: "signature not recoverable",
+      fields: { error: describeError(error) },
+    };
+  }
+  let signer: string = ZERO_ADDRESS;
+  try {
+    signer = await client.readContract({
+      address: getAddress(msg.subscription.owner.toLowerCase()),
+      abi: consumerAbi,
+      functionName: "getSigner",
+    });
+  } catch (error) {
+    if (isRetryableRpcError(error)) throw error;
+  }
+  if (signer.toLowerCase() === recovered.toLowerCase()) return undefined;
+  return {
+    message: "Subscription signer mismatch",
+    reason: "signer mismatch",
+    fields: { signer, recovered },
+  };
 }

@@ -12,7 +12,7 @@
 // Exactly once: an interval is never dispatched twice while it runs or while its transaction is in flight, and
 // every delivery is simulated against the pending block first, so a delivery sent before a restart (still in
 // the mempool) makes the new one fail in simulation (NodeRespondedAlready) rather than go out twice.
-import { type Address, getAddress, type Hex, parseAbiItem } from "viem";
+import { getAddress, type Hex, parseAbiItem } from "viem";
 import type { Config } from "../config/schema.ts";
 import type { RuleTable } from "../guardian/rules.ts";
 import { paymentProblem } from "../guardian/subscription.ts";
@@ -26,12 +26,11 @@ import type { DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
 import type { SendLease } from "../shared/lease.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
-import { type Clock, Subscription, systemClock, ZERO_ADDRESS } from "../shared/subscription.ts";
+import { type Clock, Subscription, systemClock } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
-import { consumerAbi } from "./abi/consumer.ts";
 import { type BatchReads, createBatchReads } from "./batch-reads.ts";
 import { createDelegatedQuota } from "./delegated-quota.ts";
-import { recoverDelegatedSigner } from "./delegated-signature.ts";
+import { delegatedSignerProblem } from "./delegated-signature.ts";
 import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./delivery.ts";
 import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
 import { createPaymentWallet, type PaymentWallet } from "./payment-wallet.ts";
@@ -595,29 +594,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     if (!d) return;
     const { msg } = d;
     const fields = { owner: msg.subscription.owner, nonce: msg.signature.nonce };
-    const owner = getAddress(msg.subscription.owner);
     if (await droppedAsCreated(ctx, t)) return;
-    let recovered: Address;
-    try {
-      recovered = await recoverDelegatedSigner(msg, ctx.chainId, ctx.coordinator.address);
-    } catch (error) {
-      log.error("Could not recover delegatee signer", { ...fields, error: describeError(error) });
-      stopTracking(t, "signature not recoverable");
-      return;
-    }
-    let signer: string = ZERO_ADDRESS;
-    try {
-      signer = await ctx.rpc.client.readContract({
-        address: owner,
-        abi: consumerAbi,
-        functionName: "getSigner",
-      });
-    } catch {
-      // No getSigner(), or it reverts: the Coordinator would refuse too (the reference read it as 0x0).
-    }
-    if (signer.toLowerCase() !== recovered.toLowerCase()) {
-      log.error("Subscription signer mismatch", { ...fields, signer, recovered });
-      stopTracking(t, "signer mismatch");
+    const signer = await delegatedSignerProblem(ctx.rpc.client, msg, ctx.chainId, ctx.coordinator.address);
+    if (signer) {
+      log.error(signer.message, { ...fields, ...signer.fields });
+      stopTracking(t, signer.reason);
       return;
     }
     const problem = paymentProblem(t.sub, { rules, paymentAddress });
