@@ -20,6 +20,7 @@ import type { ContainerDirectory } from "./shared/containers.ts";
 import type { ContainerSetLookup, DelegatedSubscriptionSink } from "./shared/delegated.ts";
 import { createStatsService, SHUTDOWN_FLUSH_MS } from "./stats/service.ts";
 import { createJobStore } from "./store/create.ts";
+import { createDelegatedJournal } from "./store/delegated-journal.ts";
 import { createRedisLease } from "./store/redis-lease.ts";
 import { timedStore } from "./store/timed.ts";
 import { COMPAT_VERSION, NODE_VERSION } from "./version.ts";
@@ -140,6 +141,9 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
         })
       : undefined;
     if (lease) services.push(lease);
+    // Accepted delegated subscriptions outlive a restart, and reach a standby that takes over (shared Redis).
+    const journal = createDelegatedJournal(config, log.child({ component: "delegated-journal" }));
+    services.push(journal);
     const processor = createProcessor({
       config,
       log: log.child({ component: "processor" }),
@@ -148,6 +152,7 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
       context: () => chain?.context(),
       head: () => chain?.head() ?? null,
       run: (job, signal) => orchestrator.run(job, signal),
+      journal,
       ...(lease ? { lease } : {}),
     });
     chain = createChainService({

@@ -22,7 +22,7 @@ import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
 import type { OrchestratorJob } from "../orchestration/orchestrator.ts";
-import type { DelegatedSubscriptionSink } from "../shared/delegated.ts";
+import type { DelegatedJournal, DelegatedSubscriptionSink } from "../shared/delegated.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
 import type { SendLease } from "../shared/lease.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
@@ -55,6 +55,8 @@ export interface ProcessorDeps {
   /** The newest block the Listener has seen (no RPC call). */
   head(): bigint | null;
   run(job: OrchestratorJob, signal?: AbortSignal): Promise<ContainerResult[]>;
+  /** Keeps accepted delegated subscriptions across restarts and take-overs; without it they live in memory. */
+  journal?: DelegatedJournal;
   clock?: Clock;
   settings?: Partial<ProcessorSettings>;
   /** Set when several processes share the wallet (a hot standby): only the holder dispatches and sends. */
@@ -192,6 +194,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let paymentBalance: bigint | null = null;
   let lastReceiptCheck = 0;
   let leaseHeld: boolean | undefined;
+  /** Whether the journal's subscriptions were taken in since start-up or since this process took the lease. */
+  let journalRestored = false;
   let lastError: string | undefined;
   let failedDeliveries = 0;
 
@@ -249,7 +253,16 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
   function stopTracking(t: Tracked, why: string, fields: Record<string, unknown> = {}): void {
     if (!tracked.delete(t.key)) return;
-    if (t.delegated) quota.release(t.key);
+    if (t.delegated) {
+      quota.release(t.key);
+      deps.journal?.remove(t.key).catch((error: unknown) => {
+        // Left in the journal: taken in again after a restart and then dropped (created on-chain, or expired).
+        log.warn("Could not remove a delegated subscription from the journal", {
+          key: t.key,
+          error: describeError(error),
+        });
+      });
+    }
     log.info(`Stopped tracking subscription: ${t.sub.id}`, {
       id: t.sub.id,
       key: t.key,
@@ -650,7 +663,10 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       if (holding !== leaseHeld) {
         leaseHeld = holding;
         // Another process may have sent with this wallet meanwhile: take the nonce from the chain again.
-        if (holding) wallet.transactions.resync();
+        if (holding) {
+          wallet.transactions.resync();
+          journalRestored = false; // a standby's subscriptions and the old holder's are all in the journal
+        }
         log.info(holding ? "Chain lease held: processing subscriptions" : "Standing by: not processing", {
           lease: deps.lease.describe(),
           tracked: tracked.size,
@@ -658,6 +674,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       }
       if (!holding) return;
     }
+    if (deps.journal) await takeInJournal(deps.journal);
 
     const now = nowS();
     const nowMs = clock();
@@ -708,6 +725,80 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
   }
 
+  /** Counts a delegated subscription against the quota (throws DelegatedQuotaError past it). */
+  function admit(key: string, msg: DelegatedSubscriptionMessage): void {
+    quota.admit(key, {
+      owner: ownerKey(msg.subscription.owner),
+      client: msg.ip,
+      bytes: Buffer.byteLength(stringifyJsonFast(msg.data)),
+    });
+  }
+
+  /** Holds a delegated subscription, unverified (verifyPending checks it before anything is sent). */
+  function track(key: string, msg: DelegatedSubscriptionMessage): void {
+    const existing = tracked.get(key);
+    const s = msg.subscription;
+    const sub = new Subscription(
+      -1,
+      {
+        owner: s.owner,
+        activeAt: s.active_at,
+        period: s.period,
+        frequency: s.frequency,
+        redundancy: s.redundancy,
+        containerId: s.containers,
+        lazy: s.lazy,
+        verifier: s.verifier,
+        paymentAmount: s.payment_amount,
+        paymentToken: s.payment_token,
+        wallet: s.wallet,
+      },
+      deps.lookup(s.containers) ?? [],
+      clock,
+    );
+    // A resubmission replaces the held copy (the reference's dict did the same) and is verified again.
+    tracked.set(key, {
+      key,
+      sub,
+      delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
+      intervals: existing?.intervals ?? new Map(),
+    });
+  }
+
+  /**
+   * The journal's subscriptions into this (sending) process: all of them at start-up and on taking the lease
+   * (dropping held ones another process finished meanwhile), then each step those any process saved since.
+   */
+  async function takeInJournal(journal: DelegatedJournal): Promise<void> {
+    const full = !journalRestored;
+    // Held before the load: each was saved before it was held, so one missing from the journal was finished
+    // (removed) by another process. One submitted while the load runs is not judged by it.
+    const heldBefore = [...tracked.values()].filter((t) => t.delegated);
+    const entries = full ? await journal.load() : ((await journal.takeNew?.()) ?? []);
+    if (full) {
+      const stored = new Set(entries.map((entry) => entry.key));
+      for (const t of heldBefore) if (!stored.has(t.key)) stopTracking(t, "finished by another node process");
+    }
+    let taken = 0;
+    for (const { key, msg } of entries) {
+      if (tracked.has(key)) continue;
+      try {
+        admit(key, msg);
+      } catch (error) {
+        log.warn("Delegated subscription from the journal over the quota; dropped", {
+          key,
+          error: describeError(error),
+        });
+        await journal.remove(key).catch(() => undefined);
+        continue;
+      }
+      track(key, msg);
+      taken++;
+    }
+    journalRestored = true;
+    if (taken > 0) log.info("Delegated subscriptions taken in from the journal", { count: taken, full });
+  }
+
   /** Verifies delegated subscriptions handed in since the last tick (one at a time: no double verification). */
   async function verifyPending(signal: AbortSignal): Promise<void> {
     if (!attached) return;
@@ -738,40 +829,20 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     },
     async submit(msg) {
       const key = delegatedKey(msg.subscription.owner, msg.signature.nonce);
-      const existing = tracked.get(key);
-      quota.admit(key, {
-        owner: ownerKey(msg.subscription.owner),
-        client: msg.ip,
-        bytes: Buffer.byteLength(stringifyJsonFast(msg.data)),
-      });
-      const s = msg.subscription;
-      const sub = new Subscription(
-        -1,
-        {
-          owner: s.owner,
-          activeAt: s.active_at,
-          period: s.period,
-          frequency: s.frequency,
-          redundancy: s.redundancy,
-          containerId: s.containers,
-          lazy: s.lazy,
-          verifier: s.verifier,
-          paymentAmount: s.payment_amount,
-          paymentToken: s.payment_token,
-          wallet: s.wallet,
-        },
-        deps.lookup(s.containers) ?? [],
-        clock,
-      );
-      // A resubmission replaces the held copy (the reference's dict did the same) and is verified again.
-      tracked.set(key, {
-        key,
-        sub,
-        delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
-        intervals: existing?.intervals ?? new Map(),
-      });
+      admit(key, msg);
+      try {
+        await deps.journal?.save(key, msg);
+      } catch (error) {
+        // Not stored, not accepted: the client is told (503) rather than sent a 200 for something a restart loses.
+        if (!tracked.has(key)) quota.release(key);
+        throw error;
+      }
+      track(key, msg);
       // Verified on the processor's next tick (verifyPending), before anything is sent for it.
-      log.info("Relayed delegated subscription", { owner: s.owner, nonce: msg.signature.nonce });
+      log.info("Relayed delegated subscription", {
+        owner: msg.subscription.owner,
+        nonce: msg.signature.nonce,
+      });
     },
     async run(signal) {
       let failures = 0;

@@ -46,7 +46,7 @@ describe("architecture", () => {
     const rooms: Record<string, (file: string) => boolean> = {
       dockerode: (file) => file.startsWith("orchestration/docker/"),
       ioredis: (file) => file.startsWith("store/redis"),
-      "bun:sqlite": (file) => file === "store/embedded.ts",
+      "bun:sqlite": (file) => file.startsWith("store/embedded"),
       hono: (file) => file.startsWith("server/"),
       viem: (file) => file.startsWith("chain/") || file.startsWith("guardian/"),
       "prom-client": (file) => file.startsWith("metrics/"),

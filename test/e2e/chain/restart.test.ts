@@ -1,9 +1,17 @@
 // End to end: the binary is killed with SIGKILL while its delivery sits in the mempool (anvil mining only when
 // told to), then restarted on the same config and store. The pending delivery is mined, no second one is
 // sent for that interval, and the next interval is still delivered: each interval exactly once. Then the same
-// under load: 6 recurring subscriptions and 4 callbacks, killed with several deliveries in the mempool.
+// under load: 6 recurring subscriptions and 4 callbacks, killed with several deliveries in the mempool. And a
+// delegated subscription accepted (200) and not yet due when the node is killed: kept in the journal, delivered.
 import { describe, expect, test } from "bun:test";
-import { createSubscription, createSubscriptions, requestCallback } from "../../fixtures/chain-helpers.ts";
+import {
+  createSubscription,
+  createSubscriptions,
+  delegatedSubscription,
+  delegateKey,
+  read,
+  requestCallback,
+} from "../../fixtures/chain-helpers.ts";
 import { aboutSubscription, useChainNode } from "../../fixtures/chain-node.ts";
 import {
   deliveriesOf,
@@ -12,8 +20,11 @@ import {
   mineUntil,
   nonces,
   recorders,
+  signedDelegatedRequest,
   transactionsFrom,
 } from "../../fixtures/e2e-chain.ts";
+import { waitFor } from "../../fixtures/net.ts";
+import { postJson } from "../../integration/server/node-process.ts";
 
 // Automine at first (setup transactions), switched off by the test.
 const ctx = useChainNode("e2e-restart", { chain: {} });
@@ -131,5 +142,50 @@ describe("SIGKILL under load, then restart", () => {
     } finally {
       await chain.rpc("evm_setAutomine", [true]);
     }
+  }, 180_000);
+});
+
+describe("SIGKILL with a delegated subscription accepted and not yet due, then restart", () => {
+  test("the restarted node takes it from its journal and delivers it once", async () => {
+    const { chain, node } = ctx;
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    const now = Math.floor(Date.now() / 1000);
+    const nonce = 9_000 + Math.floor(Math.random() * 1_000);
+    const sub = await delegatedSubscription(chain, { containers: node.containers.echo, activeAt: now + 15 });
+    const body = await signedDelegatedRequest(chain, {
+      sub,
+      nonce,
+      expiry: now + 600,
+      data: { input: echoInput("kept") },
+    });
+    const reply = await postJson(`${node.url}/api/jobs`, body);
+    expect(reply.status).toBe(200);
+
+    expect(await node.process.stop("SIGKILL")).not.toBe(0);
+    const mark = node.logs.mark();
+    await node.process.restart();
+    await node.logs.waitFor(/Delegated subscriptions taken in from the journal/, { from: mark });
+    const delivered = async () =>
+      (await transactionsFrom(chain, node.account.address, fromBlock)).filter(
+        (t) => t.delegatedNonce === nonce,
+      );
+    await waitFor(
+      "the delegated delivery",
+      async () => ((await delivered()).length > 0 ? true : undefined),
+      90_000,
+    );
+    for (let i = 0; i < 3; i++) await chain.mine(); // a duplicate sent late would be mined by now
+    await Bun.sleep(2_000);
+    expect((await delivered()).map((t) => [t.interval, t.status])).toEqual([[1, "success"]]);
+    const createdId = await read<number>(chain, {
+      contract: "EIP712Coordinator",
+      address: chain.addresses.coordinator,
+      functionName: "delegateCreatedIds",
+      args: [delegateKey(sub.owner, nonce)],
+    });
+    expect(createdId).toBeGreaterThan(0);
+    expect((await deliveriesOf(chain, recorders(chain).delegator, createdId)).map((d) => d.interval)).toEqual(
+      [1],
+    );
   }, 180_000);
 });

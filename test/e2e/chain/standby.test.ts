@@ -1,20 +1,24 @@
 // End to end: a hot standby. Two binaries with the same wallet and one Redis serve one container set; only the
 // chain-lease holder sends. The holder is paused (SIGSTOP) and later killed (SIGKILL) while callbacks keep
 // falling due: the other takes over each time, the paused one wakes up sending nothing, and every subscription
-// is delivered exactly once with no reverted transaction from the shared wallet.
+// is delivered exactly once with no reverted transaction from the shared wallet. Delegated subscriptions go
+// through the shared journal: one posted to the standby is delivered by the holder, and one accepted by the
+// holder that is then killed is delivered by the standby that takes over.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { requestCallback } from "../../fixtures/chain-helpers.ts";
+import { delegatedSubscription, requestCallback } from "../../fixtures/chain-helpers.ts";
 import { type ChainNode, startChainNode } from "../../fixtures/chain-node.ts";
 import {
   type E2EChain,
   echoInput,
   recorders,
+  signedDelegatedRequest,
   startE2EChain,
   transactionsFrom,
   waitForDeliveries,
 } from "../../fixtures/e2e-chain.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { sharedRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
+import { postJson } from "../../integration/server/node-process.ts";
 
 const LEASE_TTL_S = 3;
 let chain: E2EChain;
@@ -116,5 +120,57 @@ describe("hot standby through the binary", () => {
     expect(deliveries.map((t) => t.subscriptionId).sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual(
       [...all].sort((x, y) => x - y),
     );
+  }, 240_000);
+
+  test("delegated: posted to the standby, delivered by the holder; accepted by a holder that dies, delivered after the take-over", async () => {
+    // After the test above b is dead and a holds the lease.
+    await b.process.restart();
+    await holder(a);
+    await waitFor(
+      "b to stand by",
+      async () => ((await lease(b)).startsWith("standby") ? true : undefined),
+      30_000,
+    );
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    const nonceBase = 5_000 + Math.floor(Math.random() * 1_000);
+
+    /** Posts a signed delegated subscription for the echo container to `node`; returns its nonce. */
+    async function postDelegated(node: ChainNode, nonce: number, activeIn: number): Promise<void> {
+      const now = Math.floor(Date.now() / 1000);
+      const sub = await delegatedSubscription(chain, {
+        containers: a.containers.echo,
+        activeAt: now + activeIn,
+      });
+      const body = await signedDelegatedRequest(chain, {
+        sub,
+        nonce,
+        expiry: now + 600,
+        data: { input: echoInput(`delegated ${nonce}`) },
+      });
+      expect((await postJson(`${node.url}/api/jobs`, body)).status).toBe(200);
+    }
+    const deliveredFor = async (nonce: number) =>
+      (await transactionsFrom(chain, a.account.address, fromBlock)).filter((t) => t.delegatedNonce === nonce);
+    const waitDelivered = (nonce: number) =>
+      waitFor(
+        `delegated ${nonce} delivered`,
+        async () => ((await deliveredFor(nonce)).length > 0 ? true : undefined),
+        90_000,
+      );
+
+    await postDelegated(b, nonceBase, 0);
+    await waitDelivered(nonceBase);
+
+    await postDelegated(a, nonceBase + 1, 12);
+    const killedAt = performance.now();
+    await a.process.stop("SIGKILL");
+    await holder(b);
+    console.log(`delegated take-over: lease after ${Math.round(performance.now() - killedAt)} ms`);
+    await waitDelivered(nonceBase + 1);
+
+    await Bun.sleep(3_000); // a duplicate sent late would be mined by now (1-second blocks)
+    for (const nonce of [nonceBase, nonceBase + 1]) {
+      expect((await deliveredFor(nonce)).map((t) => [t.interval, t.status])).toEqual([[1, "success"]]);
+    }
   }, 240_000);
 });
