@@ -386,7 +386,8 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
           .getContainer(m.dockerId ?? id)
           .unpause({ abortSignal }),
       );
-      setState(m, "starting", "unpaused by the node");
+      // Still "unhealthy" until it answers: a service that was hung before the pause is then killed as hung.
+      setState(m, "unhealthy", "unpaused by the node");
     } catch (error) {
       log.error(`Could not unpause container '${id}'`, { id, error: describeError(error) });
     }
