@@ -67,6 +67,20 @@ describe("faults: full disk", () => {
       });
       refused++;
     }
+    // The batch and stream routes refuse the same way (a batch answers per item).
+    const batch = await postJson(`${url}/api/jobs/batch`, [
+      { containers: [echo], data: { n: "batch-0" } },
+      { containers: [echo], data: { n: "batch-1" } },
+    ]);
+    const refusal = {
+      error: "Could not enqueue job",
+      params: { reason: "job store write failed: database or disk is full" },
+    };
+    expect(await batch.json()).toEqual([refusal, refusal]);
+    const stream = await postJson(`${url}/api/jobs/stream`, { containers: [echo], data: { n: "stream" } });
+    expect(stream.status).toBe(503);
+    expect(await stream.json()).toEqual(refusal);
+    refused += 3;
     const sick = await health(url);
     expect(sick.code).toBe(503);
     expect(sick.body.params?.failing).toContain("store");
@@ -111,7 +125,9 @@ describe("faults: full disk", () => {
         [after, "success"],
       ].sort(),
     );
-    console.log(`full store disk: filler took ${filled} bytes; ${refused} jobs refused with 503, none lost`);
+    console.log(
+      `full store disk: filler took ${filled} bytes; ${refused} jobs refused (503, or a per-item error in the batch), none accepted and lost`,
+    );
   }, 120_000);
 
   test("error: the log file's disk is full: reported once on stderr, the node keeps serving, logging resumes", async () => {
