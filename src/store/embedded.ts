@@ -163,12 +163,10 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
   /**
    * Runs a write; a SQLite failure (disk full, locked) becomes a 503 naming SQLite's reason and shows in
-   * health() until a write that stores something lands (`proves`: a sweep that deleted nothing commits without
-   * writing a byte, so it says nothing about a full disk). The in-memory completed count changes inside the
-   * transaction, so it is put back when the transaction rolls back: else every failed write would shift the cap
-   * for good.
+   * health() until a later write lands. The in-memory completed count changes inside the transaction, so it is
+   * put back when the transaction rolls back: else every failed write would shift the cap for good.
    */
-  function write<T>(what: string, work: (s: ReturnType<typeof prepare>) => T, proves = true): T {
+  function write<T>(what: string, work: (s: ReturnType<typeof prepare>) => T): T {
     const s = statements();
     const countBefore = completedCount;
     try {
@@ -176,7 +174,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
         flushTouches(s);
         return work(s);
       })();
-      if (proves && lastError !== undefined) {
+      if (lastError !== undefined) {
         log.info("job store writes work again", { op: what, previous_error: lastError });
         lastError = undefined;
       }
@@ -275,17 +273,15 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
   }
 
   function sweep(): void {
-    // While writes fail, a one-row write tells whether they work again: /health must not stay red after the
-    // disk has room (a load balancer would then never send the job that proves it) nor turn green before.
+    // While writes fail, a one-row write tells whether they work again, before the sweep (which may delete
+    // nothing, and a transaction that changes nothing commits on a full disk too): /health must not stay red
+    // after the disk has room (a load balancer would then never send the job that proves it) nor turn green
+    // before.
     if (lastError !== undefined) write("probe", (s) => s.probe.run(now()));
-    write(
-      "sweep",
-      (s) => {
-        s.sweepPending.run(now());
-        if (completedTtlMs > 0) completedCount -= s.sweepCompleted.run(now() - completedTtlMs).changes;
-      },
-      false,
-    );
+    write("sweep", (s) => {
+      s.sweepPending.run(now());
+      if (completedTtlMs > 0) completedCount -= s.sweepCompleted.run(now() - completedTtlMs).changes;
+    });
   }
 
   const store: EmbeddedJobStore = {
