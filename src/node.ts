@@ -8,7 +8,7 @@ import { createProcessor } from "./chain/processor.ts";
 import { type ChainService, createChainService } from "./chain/service.ts";
 import type { Config } from "./config/schema.ts";
 import { buildRuleTable } from "./guardian/rules.ts";
-import type { Logger } from "./lib/log.ts";
+import { type Logger, logFileHealth } from "./lib/log.ts";
 import type { Service, ServiceHealth } from "./lib/service.ts";
 import { createNodeMetrics } from "./metrics/node-metrics.ts";
 import { createContainers } from "./orchestration/docker/containers.ts";
@@ -39,6 +39,8 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
     for (const service of services) {
       if (service.health) out[service.name] = service.health();
     }
+    const logFile = logFileHealth();
+    if (logFile) out.log = logFile;
     return out;
   };
 

@@ -4,6 +4,7 @@
 // Not pino: its worker-thread transports break inside `bun build --compile` binaries.
 import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { redactText, redactValue } from "./redact.ts";
+import type { ServiceHealth } from "./service.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVELS: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
@@ -32,26 +33,100 @@ export interface LogSettings {
   file?: { path: string; maxBytes: number; backups: number; level: LogLevel } | undefined;
 }
 
-/** A size-rotated JSON-lines file: `path`, `path.1`, … `path.<backups>`, like Python's RotatingFileHandler. */
+/** Something the log file itself went through (it cannot be written, it can again): said on the console only. */
+type FileProblem = (level: LogLevel, msg: string, fields: LogFields) => void;
+
+/** After a failed write, the file is tried again at most this often; lines in between are dropped and counted. */
+const FILE_RETRY_MS = 1_000;
+
+/**
+ * A size-rotated JSON-lines file: `path`, `path.1`, … `path.<backups>`, like Python's RotatingFileHandler.
+ * A write that fails (a full disk, a file system gone read-only) never reaches the caller: logging must not
+ * take down the code that logs. The failure is reported once on the console, lines are dropped (counted) while
+ * it lasts, and the file is tried again at most once a second; the first line that lands again is preceded by
+ * a record saying how many were lost.
+ */
 class RotatingFile {
-  private fd: number;
+  private fd: number | undefined;
   private size: number;
+  private failingSince: number | undefined;
+  private lastAttempt = 0;
+  private dropped = 0;
+  private lastError = "";
+  /** The last write stopped mid-line: the next one starts on a new line so that its line stays whole. */
+  private partial = false;
   constructor(
     private readonly path: string,
     private readonly maxBytes: number,
     private readonly backups: number,
+    private readonly problem: FileProblem,
   ) {
     this.fd = openSync(path, "a");
     this.size = statSync(path).size;
   }
   write(line: string): void {
-    const bytes = Buffer.byteLength(line);
+    const now = Date.now();
+    if (this.failingSince !== undefined && now - this.lastAttempt < FILE_RETRY_MS) {
+      this.dropped++;
+      return;
+    }
+    this.lastAttempt = now;
+    try {
+      if (this.failingSince !== undefined) this.recover(now);
+      this.append(line);
+    } catch (error) {
+      this.dropped++;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      if (this.failingSince !== undefined) return;
+      this.failingSince = now;
+      this.problem(
+        "error",
+        "cannot write the log file; log lines are dropped until it can be written again",
+        {
+          path: this.path,
+          error: error instanceof Error ? error.message : String(error),
+        },
+      );
+    }
+  }
+  /** The file takes writes again: first a record of what was lost (which may itself fail: then still failing). */
+  private recover(now: number): void {
+    const lost = {
+      ts: new Date(now).toISOString(),
+      level: "warn",
+      msg: "log file writable again; lines were dropped while it was not",
+      component: "log",
+      dropped: this.dropped,
+      since: new Date(this.failingSince ?? now).toISOString(),
+    };
+    this.append(`${JSON.stringify(lost)}\n`);
+    this.problem("warn", lost.msg, { path: this.path, dropped: this.dropped, since: lost.since });
+    this.failingSince = undefined;
+    this.dropped = 0;
+  }
+  /** Undefined while the file takes every line. */
+  failure(): ServiceHealth | undefined {
+    if (this.failingSince === undefined) return undefined;
+    return {
+      ok: false,
+      detail: `cannot write ${this.path} since ${new Date(this.failingSince).toISOString()} (${this.lastError}); ${this.dropped} lines dropped`,
+    };
+  }
+  private append(line: string): void {
+    const text = this.partial ? `\n${line}` : line;
+    const bytes = Buffer.byteLength(text);
     if (this.maxBytes > 0 && this.size + bytes > this.maxBytes && this.size > 0) this.rotate();
-    writeSync(this.fd, line);
-    this.size += bytes;
+    this.fd ??= openSync(this.path, "a");
+    const buffer = Buffer.from(text);
+    // A regular file takes part of a write when the disk fills up mid-line, then refuses the rest.
+    const written = writeSync(this.fd, buffer);
+    this.size += written;
+    this.partial = written < buffer.length;
+    if (this.partial) throw new Error(`ENOSPC: only ${written} of ${buffer.length} bytes written`);
   }
   private rotate(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
     if (this.backups <= 0) rmSync(this.path, { force: true });
     for (let i = this.backups - 1; i >= 1; i--) {
       if (existsSync(`${this.path}.${i}`)) renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`);
@@ -59,9 +134,11 @@ class RotatingFile {
     if (this.backups > 0) renameSync(this.path, `${this.path}.1`);
     this.fd = openSync(this.path, "a");
     this.size = 0;
+    this.partial = false;
   }
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
@@ -138,7 +215,18 @@ export function configureLogging(next: LogSettings): void {
   file?.close();
   file = undefined;
   settings = next;
-  if (next.file) file = new RotatingFile(next.file.path, next.file.maxBytes, next.file.backups);
+  if (next.file)
+    file = new RotatingFile(next.file.path, next.file.maxBytes, next.file.backups, (level, msg, fields) =>
+      writeConsole(makeRecord(level, msg, { component: "log" }, fields)),
+    );
+}
+
+/**
+ * The log file's health while it cannot be written (for /health, where it shows as degraded: the node still
+ * works), undefined while it can or when there is none.
+ */
+export function logFileHealth(): ServiceHealth | undefined {
+  return file?.failure();
 }
 
 export function closeLogging(): void {
@@ -152,22 +240,30 @@ export function addLogSink(sink: LogSink): () => void {
   return () => extraSinks.delete(sink);
 }
 
-function emit(level: LogLevel, msg: string, bindings: LogFields, fields?: LogFields): void {
-  const record = {
+function makeRecord(level: LogLevel, msg: string, bindings: LogFields, fields?: LogFields): LogRecord {
+  return {
     ts: new Date().toISOString(),
     level,
     msg: redactText(msg),
     ...(redactValue({ ...bindings, ...fields }) as LogFields),
   } as LogRecord;
-  const rank = LEVELS[level];
-  if (rank >= LEVELS[settings.consoleLevel]) {
-    const line =
-      settings.consoleFormat === "pretty"
-        ? formatPretty(record, useColor(process.env, Boolean(process.stderr.isTTY)))
-        : `${JSON.stringify(record)}\n`;
-    process.stderr.write(line);
+}
+
+function writeConsole(record: LogRecord): void {
+  if (LEVELS[record.level] < LEVELS[settings.consoleLevel]) return;
+  const line =
+    settings.consoleFormat === "pretty"
+      ? formatPretty(record, useColor(process.env, Boolean(process.stderr.isTTY)))
+      : `${JSON.stringify(record)}\n`;
+  process.stderr.write(line);
+}
+
+function emit(level: LogLevel, msg: string, bindings: LogFields, fields?: LogFields): void {
+  const record = makeRecord(level, msg, bindings, fields);
+  writeConsole(record);
+  if (file && settings.file && LEVELS[level] >= LEVELS[settings.file.level]) {
+    file.write(`${JSON.stringify(record)}\n`);
   }
-  if (file && settings.file && rank >= LEVELS[settings.file.level]) file.write(`${JSON.stringify(record)}\n`);
   for (const sink of extraSinks) sink(record);
 }
 

@@ -108,6 +108,11 @@ export function describeFetchFailure(
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     return `Container ${id} did not reply within ${timeoutMs / 1000} s`;
   }
+  // The request went out whole and the connection then broke: the container was reached, and went away
+  // mid-job (killed, crashed, restarted). "Cannot reach" would send an operator looking at the network.
+  if ((error as { requestSent?: unknown } | null)?.requestSent === true) {
+    return `Lost the connection to container ${id} before it replied (it stopped, crashed or was restarted during the job): ${describeError(error)}`;
+  }
   return `Cannot reach container ${id} at ${redactUrl(url)}: ${describeError(error)}`;
 }
 

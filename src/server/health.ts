@@ -8,8 +8,8 @@ import type { ContainerStatus } from "../shared/containers.ts";
 
 /** Parts without which no job can be taken: the HTTP server (not shutting down) and the job store. */
 const ESSENTIAL = ["rest", "store"] as const;
-/** Telemetry never makes the node unready: its receiver is somebody else's. */
-const TELEMETRY = new Set(["stats"]);
+/** Telemetry and the log file (full disk) never make the node unready: neither stops a job. */
+const TELEMETRY = new Set(["stats", "log"]);
 /** An RPC error this recent means the RPC did not answer recently (attempts fail over and retry meanwhile). */
 export const RPC_RECENT_MS = 15_000;
 

@@ -9,6 +9,7 @@ import { parseJson, stringifyJsonFast } from "../lib/json.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { loop } from "../lib/service.ts";
 import type { JobListFilter, JobResult, JobStore } from "../shared/jobs.ts";
+import { createDeadline } from "./deadline.ts";
 import { interruptedResult } from "./interrupted.ts";
 import { createLruClock } from "./lru-clock.ts";
 import type { StoreOptions } from "./options.ts";
@@ -18,8 +19,10 @@ export interface EmbeddedStoreOptions extends StoreOptions {
   path: string;
   /** Clock for TTLs (tests may pass their own). */
   now?: () => number;
-  /** How often run() drops expired rows. */
+  /** How often run() drops expired rows (and, while writes fail, probes whether they work again). */
   sweepEveryMs?: number;
+  /** How long setDone waits for a result that cannot be written yet before returning with it kept for retry. */
+  writeWaitMs?: number;
 }
 
 const SCHEMA = `
@@ -33,10 +36,22 @@ CREATE TABLE IF NOT EXISTS completed (
   PRIMARY KEY (client, id));
 CREATE INDEX IF NOT EXISTS completed_used ON completed (used);
 CREATE INDEX IF NOT EXISTS completed_done ON completed (done);
+CREATE TABLE IF NOT EXISTS write_probe (one INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `;
 
 /** Pending counts are cached this long; writes invalidate the cache. */
 const COUNT_MAX_AGE_MS = 250;
+/** Results of accepted jobs kept in memory for retry while the file cannot be written, at most. */
+const MAX_HELD_RESULTS = 10_000;
+
+/**
+ * A failure the disk may recover from (full, an I/O error): a job result is then kept and written again later.
+ * Anything else (a constraint, a bug) would fail the same way every time.
+ */
+function isTransientWriteError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR"));
+}
 
 type Row = { value: string };
 type PendingRow = { client: string; value: string; containers: string };
@@ -83,6 +98,7 @@ function prepare(db: Database) {
     deleteOwnPending: db.prepare<null, [string]>("DELETE FROM pending WHERE owner = ?"),
     sweepPending: db.prepare<null, [number]>("DELETE FROM pending WHERE expires <= ?"),
     sweepCompleted: db.prepare<null, [number]>("DELETE FROM completed WHERE done <= ?"),
+    probe: db.prepare<null, [number]>("INSERT OR REPLACE INTO write_probe (one, at) VALUES (1, ?)"),
   } satisfies Record<string, Statement>;
 }
 
@@ -98,6 +114,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
   let pendingCached = 0;
   let pendingCountedAt = Number.NEGATIVE_INFINITY;
   let lastError: string | undefined;
+  const resultWait = createDeadline(options.writeWaitMs ?? 2_000);
 
   /** Oldest `done` still alive; -1 (everything) when completed results do not expire. */
   const completedCutoff = () => (completedTtlMs > 0 ? now() - completedTtlMs : -1);
@@ -145,9 +162,9 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
   }
 
   /**
-   * Runs a write; a SQLite failure (disk full, locked) becomes a 503 and shows in health(). The in-memory
-   * completed count changes inside the transaction, so it is put back when the transaction rolls back: else
-   * every failed write would shift the cap for good.
+   * Runs a write; a SQLite failure (disk full, locked) becomes a 503 naming SQLite's reason and shows in
+   * health() until a later write lands. The in-memory completed count changes inside the transaction, so it is
+   * put back when the transaction rolls back: else every failed write would shift the cap for good.
    */
   function write<T>(what: string, work: (s: ReturnType<typeof prepare>) => T): T {
     const s = statements();
@@ -157,14 +174,22 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
         flushTouches(s);
         return work(s);
       })();
-      lastError = undefined;
+      if (lastError !== undefined) {
+        log.info("job store writes work again", { op: what, previous_error: lastError });
+        lastError = undefined;
+      }
       pendingCountedAt = Number.NEGATIVE_INFINITY;
       return out;
     } catch (error) {
       completedCount = countBefore;
-      lastError = `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+      const reason = error instanceof Error ? error.message : String(error);
+      lastError = `${what} failed: ${reason}`;
       log.error("job store write failed", { op: what, error });
-      throw new NodeError("job store write failed", { cause: error, status: 503, retryable: true });
+      throw new NodeError(`job store write failed: ${reason}`, {
+        cause: error,
+        status: 503,
+        retryable: true,
+      });
     }
   }
 
@@ -174,31 +199,58 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
    * settles when its write is durable, so "stored" still means stored; a fast job's running and done records
    * often share a commit.
    */
-  const batch: Array<{
+  interface BatchItem {
     work: (s: ReturnType<typeof prepare>) => void;
     resolve: () => void;
     reject: (e: unknown) => void;
-  }> = [];
+    /** The result of an accepted job: kept and written again while the disk refuses it, never dropped. */
+    hold: boolean;
+  }
+  const batch: BatchItem[] = [];
   let flushScheduled = false;
+  /**
+   * Job results the file refused (disk full): written again with the next batch and by a retry timer, ahead of
+   * newer writes, until they land or the store closes. New jobs meanwhile are refused (setRunning fails fast),
+   * so this only holds the results of jobs that were already accepted.
+   */
+  const held: BatchItem[] = [];
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let closing = false;
+  let retries = 0;
 
   function flushBatch(): void {
     flushScheduled = false;
-    const items = batch.splice(0);
+    const items = [...held.splice(0), ...batch.splice(0)];
     if (items.length === 0) return;
     try {
       write(items.length === 1 ? "write" : `batch of ${items.length} writes`, (s) => {
         for (const item of items) item.work(s);
       });
+      retries = 0;
       for (const item of items) item.resolve();
     } catch (error) {
-      for (const item of items) item.reject(error);
+      for (const item of items) {
+        if (item.hold && isTransientWriteError((error as NodeError).cause) && held.length < MAX_HELD_RESULTS)
+          held.push(item);
+        else item.reject(error);
+      }
+      if (held.length > 0) scheduleRetry();
     }
   }
 
-  function enqueue(work: (s: ReturnType<typeof prepare>) => void): Promise<void> {
+  function scheduleRetry(): void {
+    if (retryTimer || closing) return;
+    const delay = Math.min(5_000, 250 * 2 ** Math.min(retries++, 5));
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      flushBatch();
+    }, delay);
+  }
+
+  function enqueue(work: (s: ReturnType<typeof prepare>) => void, hold = false): Promise<void> {
     statements();
     return new Promise((resolve, reject) => {
-      batch.push({ work, resolve, reject });
+      batch.push({ work, resolve, reject, hold });
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushBatch);
@@ -221,6 +273,11 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
   }
 
   function sweep(): void {
+    // While writes fail, a one-row write tells whether they work again, before the sweep (which may delete
+    // nothing, and a transaction that changes nothing commits on a full disk too): /health must not stay red
+    // after the disk has room (a load balancer would then never send the job that proves it) nor turn green
+    // before.
+    if (lastError !== undefined) write("probe", (s) => s.probe.run(now()));
     write("sweep", (s) => {
       s.sweepPending.run(now());
       if (completedTtlMs > 0) completedCount -= s.sweepCompleted.run(now() - completedTtlMs).changes;
@@ -231,6 +288,7 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
     name: "store",
 
     async setup() {
+      closing = false;
       open();
       const recovered = await store.recoverInterrupted();
       if (recovered > 0) log.warn("marked interrupted jobs as failed", { count: recovered });
@@ -250,7 +308,19 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
     async setDone(client, job) {
       const value = stringifyJsonFast(job);
-      await enqueue((s) => storeCompleted(s, client, job, value));
+      let callerWaits = true;
+      const landed = enqueue((s) => storeCompleted(s, client, job, value), true).catch((error: unknown) => {
+        // Past the wait nobody else hears of it: the job stays "running" until recovered at the next start.
+        if (!callerWaits)
+          log.error("job result could not be stored", { id: job.id, error: describeError(error) });
+        throw error;
+      });
+      // Refused by a full disk: the result is held and written once there is room. The caller (a job finishing,
+      // PUT /api/status) gets on after a bounded wait, as with Redis; meanwhile readers see the job running.
+      if (await resultWait.wait(landed)) return landed;
+      callerWaits = false;
+      landed.catch(() => undefined);
+      log.warn("job result held until the job store can write it", { id: job.id, held: held.length });
     },
 
     async get(client, ids) {
@@ -304,12 +374,22 @@ export function createEmbeddedStore(options: EmbeddedStoreOptions): EmbeddedJobS
 
     health(): ServiceHealth {
       if (!db) return { ok: false, detail: "job store not open" };
-      if (lastError) return { ok: false, detail: lastError };
+      if (lastError) {
+        const waiting = held.length > 0 ? `; ${held.length} job results waiting to be written` : "";
+        return { ok: false, detail: `${lastError}${waiting}` };
+      }
       return { ok: true, detail: `embedded (${options.path})` };
     },
 
     async close() {
+      closing = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
       if (db) flushBatch();
+      // One last attempt failed: what is still held is lost; those jobs are recovered as failed at the next start.
+      for (const item of held.splice(0)) {
+        item.reject(new NodeError("job store closed before the result could be written", { status: 503 }));
+      }
       if (db && touches.size > 0) {
         try {
           write("touch", () => undefined);

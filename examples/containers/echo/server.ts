@@ -20,6 +20,7 @@ interface Controls {
   invalid_json?: boolean;
   chunks?: unknown[];
   chunk_delay_ms?: number;
+  hang?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,6 +133,12 @@ async function serviceOutput(req: Request): Promise<Response> {
     );
   }
   const controls = controlsOf(input.data);
+  if (controls.hang === true) {
+    // A hung service (a deadlocked model): the event loop blocks for good without burning CPU. The kernel still
+    // completes new connections on the listening socket, so callers connect and then wait forever, and no
+    // signal handler runs either: only SIGKILL ends it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  }
   if (typeof controls.sleep_ms === "number" && controls.sleep_ms > 0) await sleep(controls.sleep_ms);
   if (typeof controls.text === "string") {
     return new Response(controls.text, { headers: { "content-type": "text/plain; charset=utf-8" } });
@@ -198,6 +205,9 @@ if (exitAfter > 0) setTimeout(() => process.exit(Number(process.env.EXIT_CODE ??
 const startupDelay = Number(process.env.STARTUP_DELAY_MS ?? 0);
 if (startupDelay > 0) await sleep(startupDelay);
 
+/** Jobs being handled right now (GET /inflight): lets a test act once its calls have really arrived. */
+let inFlight = 0;
+
 const server = Bun.serve({
   port: PORT,
   hostname: "0.0.0.0",
@@ -210,7 +220,14 @@ const server = Bun.serve({
       case "GET /":
         return Response.json({ status: "ok", service: SERVICE_ID });
       case "POST /service_output":
-        return serviceOutput(req);
+        inFlight++;
+        try {
+          return await serviceOutput(req);
+        } finally {
+          inFlight--;
+        }
+      case "GET /inflight":
+        return Response.json({ service_output: inFlight });
       case "GET /service-resources": {
         const model = url.searchParams.get("model_id");
         if (model !== null) {

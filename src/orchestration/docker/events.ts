@@ -1,4 +1,4 @@
-// Follows the engine's event stream for this node's containers (die, start, restart, oom, destroy,
+// Follows the engine's event stream for this node's containers (die, start, restart, oom, destroy, pause,
 // health_status…) and hands each event to `onEvent`. The stream is reopened with capped backoff when the
 // engine restarts or the connection drops; it never throws.
 import { describeError } from "../../lib/errors.ts";
@@ -8,7 +8,7 @@ import { type DockerClient, withTimeout } from "./client.ts";
 import { LABEL_MANAGED } from "./spec.ts";
 
 export interface ContainerEvent {
-  /** die, start, restart, oom, destroy, stop, kill, health_status: unhealthy, … */
+  /** die, start, restart, oom, destroy, stop, kill, pause, health_status: unhealthy, … */
   action: string;
   /** Container name (= config id). */
   name: string;
@@ -24,7 +24,18 @@ interface RawEvent {
   Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
-const ACTIONS = ["create", "start", "restart", "die", "stop", "kill", "oom", "destroy", "health_status"];
+const ACTIONS = [
+  "create",
+  "start",
+  "restart",
+  "die",
+  "stop",
+  "kill",
+  "oom",
+  "destroy",
+  "pause",
+  "health_status",
+];
 
 export interface FollowEventsOptions {
   log: Logger;

@@ -1,6 +1,7 @@
 // The Container Manager (managed mode): pulls the images, runs one container per configured id, waits until
 // each answers HTTP, then keeps them alive for the node's whole life (Docker events + a periodic check,
-// restarting or recreating what fails) and stops them all at shutdown. The rest of the node reads state through
+// restarting or recreating what fails, unpausing a paused one, killing and restarting one that stopped answering)
+// and stops them all at shutdown. The rest of the node reads state through
 // ContainerDirectory (statuses, endpoint) and health(); it never talks to Docker.
 import type { ContainerInspectInfo } from "dockerode";
 import type { Config, ContainerConfig } from "../../config/schema.ts";
@@ -35,7 +36,12 @@ import {
 export interface ContainerManagerDeps {
   config: Pick<
     Config,
-    "containers" | "docker" | "container_bind_address" | "container_ready_timeout" | "startup_wait"
+    | "containers"
+    | "docker"
+    | "container_bind_address"
+    | "container_ready_timeout"
+    | "startup_wait"
+    | "job_timeout"
   >;
   log: Logger;
   /** Host where published ports are reached (see resolveContainerHost). */
@@ -72,6 +78,11 @@ interface Managed {
   down: boolean;
   /** The manager itself is creating/replacing/starting it: events about that are expected, not failures. */
   busy: boolean;
+  /**
+   * When its HTTP probe first failed after it had been serving (cleared by an answer or a restart): a running
+   * container silent for longer than the hang limit is killed and restarted.
+   */
+  silentSince?: number;
   /** Consecutive restarts by the manager without reaching "ready" (drives the backoff). */
   restarts: number;
   /** Restarts and recreations since the node started, and failed HTTP probes (for /metrics). */
@@ -86,6 +97,8 @@ interface Managed {
 }
 
 const FAILED: ContainerState[] = ["stopped", "missing", "unhealthy"];
+/** A container is never declared hung in less than this, whatever job_timeout says. */
+const MIN_HANG_LIMIT_MS = 5_000;
 
 export function createContainerManager(deps: ContainerManagerDeps): ContainerService {
   const { config, log } = deps;
@@ -95,6 +108,9 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
   const dockerTimeout = deps.dockerTimeoutMs ?? 10_000;
   // Creating or starting a container does real work (layers, volumes, GPUs): a longer deadline than a lookup.
   const slowCall = dockerTimeout * 6;
+  // No job may take longer than job_timeout, so a service silent for longer is not busy with one: it is hung.
+  // A floor keeps a short job_timeout from restarting a service that misses a probe or two under load.
+  const hangLimitMs = Math.max(config.job_timeout * 1000, MIN_HANG_LIMIT_MS);
   const now = () => new Date().toISOString();
   const managed: Managed[] = config.containers.map((container) => ({
     config: container,
@@ -318,6 +334,13 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       return;
     }
     m.dockerId = info.Id;
+    if (info.State.Paused) {
+      // Frozen by `docker pause`: its port still accepts connections but nothing answers. Unpausing is the
+      // smallest step that brings it back, and keeps what it holds in memory (a loaded model).
+      setState(m, "unhealthy", "paused from outside the node (docker pause); unpausing");
+      await unpause(m);
+      return;
+    }
     if (!info.State.Running) {
       const reason = exitReason(info.State);
       if (info.State.Restarting) {
@@ -332,6 +355,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     const dockerHealth = info.State.Health?.Status;
     const probe = await probeHttp(m.probeUrl, {}, 2000);
     if (!probe.ok) m.probeFailures++;
+    if (probe.ok) m.silentSince = undefined;
     if (probe.ok && dockerHealth !== "unhealthy") {
       setState(m, "ready", `answering HTTP on port ${m.config.port}`);
       return;
@@ -341,8 +365,59 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     // looked at again soon (a second at most), so it is back in service about as soon as it answers.
     const starting =
       m.status.state === "starting" || m.status.state === "stopped" || m.status.state === "missing";
+    if (!probe.ok && !starting) {
+      m.silentSince ??= Date.now();
+      const silentMs = Date.now() - m.silentSince;
+      if (silentMs >= hangLimitMs) {
+        await killHung(m, `not answering HTTP for ${Math.round(silentMs / 1000)} s (${probe.detail})`);
+        return;
+      }
+    }
     setState(m, starting ? "starting" : "unhealthy", detail);
     schedule(m, starting ? 500 : Math.min(1000, checkInterval));
+  }
+
+  async function unpause(m: Managed): Promise<void> {
+    const id = m.config.id;
+    log.warn(`Unpausing container '${id}'`, { id, reason: "paused from outside the node" });
+    try {
+      await call(`unpause container '${id}'`, (abortSignal) =>
+        client()
+          .getContainer(m.dockerId ?? id)
+          .unpause({ abortSignal }),
+      );
+      // Still "unhealthy" until it answers: a service that was hung before the pause is then killed as hung.
+      setState(m, "unhealthy", "unpaused by the node");
+    } catch (error) {
+      log.error(`Could not unpause container '${id}'`, { id, error: describeError(error) });
+    }
+    schedule(m, 100);
+  }
+
+  /**
+   * Running but silent past the hang limit (a deadlock, a frozen model loader): no job can get an answer from it,
+   * and a graceful stop would wait for a process that handles no signal either, so it is killed and started.
+   */
+  async function killHung(m: Managed, detail: string): Promise<void> {
+    const id = m.config.id;
+    m.silentSince = undefined;
+    log.warn(`Container '${id}' is hung: ${detail}; killing and restarting it`, { id, reason: detail });
+    m.busy = true;
+    try {
+      await call(`kill container '${id}'`, (abortSignal) =>
+        client()
+          .getContainer(m.dockerId ?? id)
+          .kill({ abortSignal }),
+      );
+    } catch (error) {
+      // 409: it stopped by itself meanwhile; the start below handles that too.
+      if (dockerStatus(error) !== 409)
+        log.error(`Could not kill container '${id}'`, { id, error: describeError(error) });
+    } finally {
+      m.busy = false;
+    }
+    setState(m, "stopped", `killed by the node: ${detail}`);
+    await restart(m, "start");
   }
 
   /** Starts (or recreates) a container the node wants running, with capped backoff between attempts. */
@@ -354,6 +429,7 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
     }
     m.restarts++;
     m.totalRestarts++;
+    m.silentSince = undefined;
     m.nextStartAt = Date.now() + backoffMs(m.restarts - 1, 1000, 60_000);
     log.warn(`${how === "recreate" ? "Recreating" : "Restarting"} container '${m.config.id}'`, {
       id: m.config.id,
@@ -383,6 +459,9 @@ export function createContainerManager(deps: ContainerManagerDeps): ContainerSer
       setState(m, "stopped", event.exitCode === undefined ? "died" : `died (exit code ${event.exitCode})`);
       // Let Docker's on-failure policy act first; the check restarts it if the policy does not.
       schedule(m, restartDelay);
+    } else if (action === "pause") {
+      // Paused from outside: the check sees it in Docker's state and unpauses it.
+      schedule(m, 0);
     } else if (action === "oom") {
       log.warn(`Container '${m.config.id}' ran out of memory`, { id: m.config.id });
     } else if (action === "destroy") {

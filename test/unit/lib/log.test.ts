@@ -84,6 +84,37 @@ describe("log", () => {
   });
 });
 
+describe("log file that cannot be written", () => {
+  test("error: a full disk (/dev/full) is reported once on the console; logging goes on and never throws", async () => {
+    // In a process of its own: the report goes to the real stderr, which is read here instead of patched.
+    const script = `
+      const { configureLogging, createLog } = await import(${JSON.stringify(join(import.meta.dir, "../../../src/lib/log.ts"))});
+      configureLogging({ consoleLevel: "error", consoleFormat: "json",
+        file: { path: "/dev/full", maxBytes: 0, backups: 2, level: "debug" } });
+      const log = createLog("t");
+      for (let i = 0; i < 200; i++) log.info("line " + i);
+      log.error("still logging on the console");
+    `;
+    const proc = Bun.spawn(["bun", "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(code).toBe(0);
+    const records = stderr
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as LogRecord);
+    expect(records).toEqual([
+      expect.objectContaining({
+        level: "error",
+        component: "log",
+        msg: "cannot write the log file; log lines are dropped until it can be written again",
+        path: "/dev/full",
+        error: expect.stringContaining("ENOSPC"),
+      }),
+      expect.objectContaining({ level: "error", msg: "still logging on the console" }),
+    ]);
+  });
+});
+
 describe("redact", () => {
   test("default: URL credentials are removed", () => {
     expect(redactUrl("dial https://a:b@host:8545/x failed")).toBe(

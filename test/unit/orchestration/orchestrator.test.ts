@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLog } from "../../../src/lib/log.ts";
 import { createOrchestrator } from "../../../src/orchestration/orchestrator.ts";
 import { JobLocation } from "../../../src/shared/messages.ts";
+import { rawServer } from "../../fixtures/raw-http.ts";
 import { type StubContainer, startStubContainer, staticDirectory } from "../server/fixtures.ts";
 
 let stub: StubContainer;
@@ -100,6 +101,24 @@ describe("orchestrator.run", () => {
     ]);
     expect(o.counters().jobs.offchain.failed).toBe(2);
     expect(o.counters().containers.s).toEqual({ success: 0, failed: 2 });
+  });
+
+  test("error: a container that takes the request whole and then drops the connection (killed mid-job)", async () => {
+    using server = rawServer(() => "close");
+    const o = createOrchestrator({
+      directory: staticDirectory({ gone: server.url }),
+      jobTimeoutMs: 5000,
+      log,
+    });
+    expect(await o.run(offchain(["gone"], {}))).toEqual([
+      {
+        container: "gone",
+        error:
+          "Lost the connection to container gone before it replied (it stopped, crashed or was restarted during the job): the container closed the connection without replying",
+      },
+    ]);
+    // Reached: the request arrived whole, once (not "Cannot reach", which points at the network).
+    expect(server.requests).toHaveLength(1);
   });
 
   test("error: unreachable, timed out, unknown and cancelled", async () => {
