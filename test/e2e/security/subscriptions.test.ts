@@ -1,5 +1,6 @@
-// Delegated subscriptions over REST through the release binary on anvil: allowed_delegate_addresses on every
-// path (single, batch item, stream), the body unable to set the fields the node owns, and the three ways a
+// Subscriptions through the release binary on anvil: allowed_addresses for on-chain subscriptions (the
+// listener's Guardian), and for delegated subscriptions over REST allowed_delegate_addresses on every path
+// (single, batch item, stream), the body unable to set the fields the node owns, and the three ways a
 // signature can be bad: expired (the Guardian's 405 `Signature expired`), unrecoverable (`Could not recover
 // delegatee signer`) and signed by someone other than the owner's signer (`Subscription signer mismatch`), each
 // refused and logged. The containers are remote stubs that answer 404 (up, for /health), and every subscription
@@ -11,11 +12,12 @@ import { join } from "node:path";
 import { getAddress } from "viem";
 import { getSharedChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
+  createSubscription,
   delegatedSubscription,
   latestTimestamp,
   type SubscriptionStruct,
 } from "../../fixtures/chain-helpers.ts";
-import { type LogWatcher, watchLog } from "../../fixtures/chain-node.ts";
+import { aboutSubscription, type LogWatcher, watchLog } from "../../fixtures/chain-node.ts";
 import { delegatedRequestBody, signedDelegatedRequest } from "../../fixtures/e2e-chain.ts";
 import { type RawServer, rawServer } from "../../fixtures/raw-http.ts";
 import { type NodeFixture, postJson, startNode } from "../../integration/server/node-process.ts";
@@ -25,7 +27,7 @@ let stub: RawServer;
 let f: NodeFixture;
 let logs: LogWatcher;
 const run = `sec-dlg-${Math.random().toString(36).slice(2, 8)}`;
-/** Admits the delegator contract (listed in upper case: the comparison ignores case). */
+/** Admits the delegator and subscription consumer contracts (listed in upper case: case is ignored). */
 const OPEN = `${run}-open`;
 /** Admits someone else only. */
 const CLOSED = `${run}-closed`;
@@ -42,8 +44,14 @@ beforeAll(async () => {
           id: OPEN,
           url: stub.url,
           allowed_delegate_addresses: [`0x${chain.addresses.delegator.slice(2).toUpperCase()}`],
+          allowed_addresses: [`0x${chain.addresses.subscriptionConsumer.slice(2).toUpperCase()}`],
         },
-        { id: CLOSED, url: stub.url, allowed_delegate_addresses: [chain.accounts.other.address] },
+        {
+          id: CLOSED,
+          url: stub.url,
+          allowed_delegate_addresses: [chain.accounts.other.address],
+          allowed_addresses: [chain.accounts.other.address],
+        },
       ],
       chain: {
         enabled: true,
@@ -101,6 +109,31 @@ async function submit(path: Path, body: string): Promise<{ status: number; json:
 
 /** Guardian refusals are 405 on single and stream, and the item itself in a batch (whose reply is 200). */
 const refusedStatus = (path: Path) => (path === "batch" ? 200 : 405);
+
+describe("allowed_addresses for on-chain subscriptions", () => {
+  test("error: an owner not listed is ignored with the spec's error; a listed one is relayed", async () => {
+    const mark = logs.mark();
+    // Period one day: each becomes active (due) only tomorrow, so nothing runs.
+    const admitted = await createSubscription(chain, { containers: OPEN, period: 86_400, frequency: 2 });
+    const refused = await createSubscription(chain, {
+      containers: [OPEN, CLOSED],
+      period: 86_400,
+      frequency: 2,
+    });
+    const line = await logs.waitFor(aboutSubscription("Ignored subscription creation", refused.id), {
+      from: mark,
+    });
+    expect(JSON.parse(line)).toMatchObject({
+      err: "Container not allowed for address",
+      params: { container: CLOSED, address: chain.addresses.subscriptionConsumer },
+    });
+    // The listener goes in id order: the admitted one (the lower id) was judged before.
+    expect(logs.matching(aboutSubscription("Relayed subscription creation", admitted.id), mark)).toHaveLength(
+      1,
+    );
+    expect(logs.matching(aboutSubscription("Ignored subscription creation", admitted.id), mark)).toEqual([]);
+  });
+});
 
 describe("allowed_delegate_addresses on every path", () => {
   test("default: a listed owner (any case) is accepted; streaming stays for off-chain jobs only", async () => {
