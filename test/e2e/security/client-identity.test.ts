@@ -268,6 +268,18 @@ describe("PUT /api/status through a trusted proxy", () => {
   });
 });
 
+describe("/metrics and /dashboard (loopback only by default) through a trusted proxy", () => {
+  test("error: a forwarded client elsewhere is refused; the proxy's own requests are loopback", async () => {
+    const outside = { "X-Forwarded-For": "10.20.3.4" };
+    for (const path of ["/metrics", "/dashboard", "/dashboard/data"]) {
+      const refused = await send(PROXY, "GET", path, "", outside);
+      expect({ path, status: refused.status }).toEqual({ path, status: 403 });
+      expect(JSON.parse(refused.body).error).toMatch(/^(Unauthorized|Forbidden)$/);
+      expect({ path, status: (await send(PROXY, "GET", path, "")).status }).toEqual({ path, status: 200 });
+    }
+  });
+});
+
 describe("managed containers' ports", () => {
   test("behavior: reachable on loopback, not on the host's non-loopback addresses (docker0, eth0)", async () => {
     const addresses = new Set<string>();
