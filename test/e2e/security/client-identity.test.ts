@@ -256,12 +256,14 @@ describe("PUT /api/status through a trusted proxy", () => {
         status: 403,
         body: { error: "Unauthorized", params: {} },
       });
-      const logged = f.node
-        .output()
-        .split("\n")
-        .filter((line) => line.includes("Unauthorized attempt to store job status"))
-        .map((line) => JSON.parse(line) as { ip: string });
-      expect(logged.map((record) => record.ip)).toContain(client);
+      // The node's stderr arrives on its own schedule: wait for the line.
+      await waitFor(`the refusal of ${client} in the log`, () =>
+        f.node
+          .output()
+          .split("\n")
+          .filter((line) => line.includes("Unauthorized attempt to store job status"))
+          .some((line) => (JSON.parse(line) as { ip: string }).ip === client),
+      );
       const listed = await send(from, "GET", "/api/jobs?pending=true", "", headers);
       expect(JSON.parse(listed.body)).not.toContain(id);
     }

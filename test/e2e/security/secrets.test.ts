@@ -202,6 +202,8 @@ describe("a node configured with every kind of secret", () => {
     });
     // Shutdown writes its own lines and the last stats record.
     expect(await f.node.stop()).toBe(0);
+    // The pipes drain after the exit: wait for the last line before reading what the node printed.
+    await waitFor("the node's last line on stderr", () => f.node.output().includes('"msg":"Node stopped"'));
 
     const sources: Record<string, string> = {
       replies: served.join("\n"),

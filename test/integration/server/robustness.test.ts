@@ -89,7 +89,10 @@ describe("PUT /api/status with server.status_allowed_ips [127.0.0.1/32]", () => 
     expect(JSON.parse(res.body)).toEqual({ error: "Unauthorized", params: {} });
     const listed = await requestFrom("127.0.0.2", "GET", "/api/jobs", "");
     expect(JSON.parse(listed.body)).not.toContain("from-refused");
-    expect(f.node.output()).toContain("Unauthorized attempt to store job status");
+    // stderr reaches the test on its own schedule (through a pipe and a tee): wait for the line.
+    await waitFor("the refusal in the node's output", () =>
+      f.node.output().includes("Unauthorized attempt to store job status"),
+    );
   });
 });
 
