@@ -160,6 +160,38 @@ describe("X-Forwarded-For, X-Real-IP and Forwarded", () => {
     );
   });
 
+  test("behavior: from the trusted proxy, an entry with a port (as some proxies write it) names the client", async () => {
+    await expectOnEveryPath(PROXY, [f.ids.echo], { "X-Forwarded-For": "10.20.3.4:51234" }, "ok");
+    await expectOnEveryPath(PROXY, [f.ids.echo], { "X-Forwarded-For": "[2001:db8::7]:443" }, "ok");
+    const metrics = await send(PROXY, "GET", "/metrics", "", { "X-Forwarded-For": "10.21.0.1:51234" });
+    expect(metrics.status).toBe(403);
+  });
+
+  test("error: from the trusted proxy, an entry the node cannot read is a 400, not the proxy's own address", async () => {
+    // Falling back to the proxy would give every client behind it the proxy's (loopback) rights: /metrics,
+    // /dashboard, PUT /api/status, loopback-only containers.
+    for (const xff of ["unknown", "10.20.3.4, not-an-address", "1.2.3.4:port"]) {
+      for (const path of ["/metrics", "/api/jobs", "/api/status"]) {
+        const method = path === "/api/status" ? "PUT" : path === "/api/jobs" ? "POST" : "GET";
+        const reply = await send(
+          PROXY,
+          method,
+          path,
+          { containers: [f.ids.echo], data: {} },
+          {
+            "X-Forwarded-For": xff,
+          },
+        );
+        expect({ xff, path, status: reply.status, body: JSON.parse(reply.body) }).toEqual({
+          xff,
+          path,
+          status: 400,
+          body: { error: "Could not get client IP address", params: {} },
+        });
+      }
+    }
+  });
+
   test("error: X-Real-IP and Forwarded are never believed, not even from the trusted proxy", async () => {
     const headers = { "X-Real-IP": "10.20.3.4", Forwarded: "for=10.20.3.4" };
     await expectOnEveryPath(PROXY, [f.ids.echo], headers, refused(f.ids.echo, PROXY));
