@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import { getSharedChain, type TestChain } from "../../fixtures/anvil.ts";
+import { buildBinary, runBinary } from "../../fixtures/binary.ts";
 import { delegatedSubscription, latestTimestamp } from "../../fixtures/chain-helpers.ts";
 import { signedDelegatedRequest } from "../../fixtures/e2e-chain.ts";
 import { type FluentReceiver, startFluentReceiver } from "../../fixtures/fluent.ts";
@@ -137,6 +138,16 @@ describe("a node configured with every kind of secret", () => {
       result: { output: { answer: "from the remote service" } },
     });
     expect(remote.requests.some((request) => request.includes(`Bearer ${S.bearer}`))).toBe(true);
+  });
+
+  test("behavior: check-config's summary of the same config holds none of them", async () => {
+    const result = await runBinary(await buildBinary(), [
+      "check-config",
+      "--config",
+      join(f.dir, "config.json"),
+    ]);
+    expect(result.stdout).toContain("chain: on");
+    expect({ leaked: secretsIn(result.stdout + result.stderr) }).toEqual({ leaked: [] });
   });
 
   test("behavior: no secret in any reply, log line, stats record or output, after every route and error", async () => {
