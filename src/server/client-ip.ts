@@ -1,6 +1,7 @@
 // Who is asking: the TCP peer address, or — only when the peer is a configured trusted proxy — the right-most
-// X-Forwarded-For entry that is not itself a trusted proxy (X-Real-IP and Forwarded are never read). The reference trusted the first XFF entry for rate
-// limiting (trivially forged) and let the body set `ip`; neither is possible here.
+// X-Forwarded-For entry that is not itself a trusted proxy (X-Real-IP and Forwarded are never read). The
+// reference trusted the first XFF entry for rate limiting (trivially forged) and let the body set `ip`; neither
+// is possible here.
 
 import { isIP } from "node:net";
 import type { Context } from "hono";
