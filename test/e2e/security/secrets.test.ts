@@ -140,14 +140,16 @@ describe("a node configured with every kind of secret", () => {
     expect(remote.requests.some((request) => request.includes(`Bearer ${S.bearer}`))).toBe(true);
   });
 
-  test("behavior: check-config's summary of the same config holds none of them", async () => {
-    const result = await runBinary(await buildBinary(), [
-      "check-config",
-      "--config",
-      join(f.dir, "config.json"),
-    ]);
-    expect(result.stdout).toContain("chain: on");
-    expect({ leaked: secretsIn(result.stdout + result.stderr) }).toEqual({ leaked: [] });
+  test("behavior: check-config's summary holds none of them (key in the file, or with 0x in INFERNET_PRIVATE_KEY)", async () => {
+    const binary = await buildBinary();
+    const args = ["check-config", "--config", join(f.dir, "config.json")];
+    const envs: Record<string, string>[] = [{}, { INFERNET_PRIVATE_KEY: S.privateKey }];
+    for (const env of envs) {
+      const result = await runBinary(binary, args, { env });
+      expect(result.stdout).toContain("chain: on");
+      const leaked = secretsIn(result.stdout + result.stderr);
+      expect({ env: Object.keys(env), leaked }).toEqual({ env: Object.keys(env), leaked: [] });
+    }
   });
 
   test("behavior: no secret in any reply, log line, stats record or output, after every route and error", async () => {
