@@ -50,7 +50,9 @@ export function redactText(text: string): string {
   for (const secret of registeredSecrets) {
     if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   }
-  return out.replace(/(bearer\s+)[^\s"',]+/gi, `$1${REDACTED}`);
+  // "Bearer <token>" as in an Authorization header; not a key path such as `containers.bearer is set`, whose
+  // next word would otherwise be taken for a token.
+  return out.replace(/(?<![\w.])(bearer\s+)[^\s"',]+/gi, `$1${REDACTED}`);
 }
 
 /** Deep copy of a value with secret keys replaced and every string scrubbed. */

@@ -52,9 +52,22 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
   const noLookup = () => undefined;
   const app = new Hono<AppEnv>();
 
-  /** A Guardian refusal: the reference's 405, counted by kind and reason for /metrics. */
-  function rejected(kind: "offchain" | "delegated", error: GuardianError): Outcome {
-    deps.observe?.guardianRejection(kind, error.error);
+  /**
+   * A Guardian refusal: the reference's 405, counted by kind and reason for /metrics. A refused delegated
+   * subscription is also logged: it is an owner's signed request that will never run (an expired signature, an
+   * owner not allowed), and the client only ever sees the reply.
+   */
+  function rejected(error: GuardianError, msg: JobMessage): Outcome {
+    deps.observe?.guardianRejection(msg.kind, error.error);
+    if (msg.kind === "delegated") {
+      log.warn("Delegated subscription refused", {
+        reason: error.error,
+        owner: msg.subscription.owner,
+        nonce: msg.signature.nonce,
+        expiry: msg.signature.expiry,
+        ip: msg.ip,
+      });
+    }
     return { status: 405, body: { error: error.error, params: error.params } };
   }
 
@@ -65,7 +78,7 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
     const msg = parsed.message;
     if (msg.kind === "offchain") {
       const error = checkOffchainJob(msg, rules);
-      if (error) return rejected("offchain", error);
+      if (error) return rejected(error, msg);
       if (!dispatch) return { status: 200, body: { id: msg.id }, message: msg };
       try {
         await runner.start(msg);
@@ -92,7 +105,7 @@ export function createJobRoutes(deps: AppDeps & { now: () => number }, limit: Li
       now: deps.now() / 1000,
       lookup: deps.delegated?.lookup ?? noLookup,
     });
-    if (!check.ok) return rejected("delegated", check.error);
+    if (!check.ok) return rejected(check.error, msg);
     if (!dispatch) return { status: 200, body: {}, message: msg };
     try {
       await deps.delegated?.sink.submit(msg);

@@ -12,6 +12,8 @@ export interface NodeProcess {
   url: string;
   /** Everything the node wrote to stderr so far. */
   output(): string;
+  /** Everything the node wrote to stdout so far. */
+  stdout(): string;
   /** The node's process id while it runs (unshare and sh exec into the binary, so it is the binary's). */
   pid(): number | undefined;
   /** SIGTERM (or `signal`, e.g. SIGKILL for a crash), wait for exit; returns the exit code. */
@@ -117,6 +119,7 @@ export async function runNodeBinary(
 ): Promise<NodeProcess> {
   let child: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
   let output = "";
+  let stdout = "";
   async function launch(): Promise<void> {
     const proc = Bun.spawn(withoutNodeModules(binary, ["--config", configPath]), {
       cwd: dir,
@@ -131,7 +134,9 @@ export async function runNodeBinary(
     void (async () => {
       for await (const chunk of proc.stderr) output += new TextDecoder().decode(chunk);
     })();
-    void new Response(proc.stdout).text();
+    void (async () => {
+      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
+    })();
     await waitFor(
       `node on ${url}`,
       async () => {
@@ -147,6 +152,7 @@ export async function runNodeBinary(
   const node: NodeProcess = {
     url,
     output: () => output,
+    stdout: () => stdout,
     pid: () => child?.pid,
     async stop(signal = "SIGTERM") {
       if (!child) return 0;

@@ -133,5 +133,13 @@ describe("redact", () => {
   });
   test("behavior: bearer tokens are removed from text", () => {
     expect(redactText("Authorization: Bearer s3cr3t-token")).toBe("Authorization: Bearer [redacted]");
+    expect(redactText('{"authorization":"bearer s3cr3t-token"}')).toBe(
+      '{"authorization":"bearer [redacted]"}',
+    );
+  });
+  test("behavior: the config key containers.bearer in a message is not taken for a token", () => {
+    // The start-up warning used to read "containers.bearer [redacted] set: …".
+    const warning = "containers.bearer is set: it is sent only to containers that also set url";
+    expect(redactText(warning)).toBe(warning);
   });
 });

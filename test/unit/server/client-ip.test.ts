@@ -32,8 +32,21 @@ describe("client address", () => {
     expect(await resolve(proxies, "10.0.0.2")).toBe("10.0.0.2");
     expect(await resolve(proxies, "10.0.0.2", "")).toBe("10.0.0.2");
     expect(await resolve(proxies, "10.0.0.2", "garbage, 1.2.3.4")).toBe("1.2.3.4");
-    expect(await resolve(proxies, "10.0.0.2", "1.2.3.4, garbage")).toBe("10.0.0.2");
     expect(await resolve(proxies, "10.0.0.2", "10.1.1.1, 10.2.2.2")).toBe("10.1.1.1");
+  });
+
+  test("behavior: entries with a port, as some proxies write them, are addresses", async () => {
+    const proxies = ["10.0.0.0/8"];
+    expect(await resolve(proxies, "10.0.0.2", "1.2.3.4:5678")).toBe("1.2.3.4");
+    expect(await resolve(proxies, "10.0.0.2", "[2001:db8::1]:443, 10.0.0.9:80")).toBe("2001:db8::1");
+    expect(await resolve(proxies, "10.0.0.2", "[::ffff:1.2.3.4]")).toBe("1.2.3.4");
+  });
+
+  test("error: a chain the node cannot read from a trusted proxy has no client (400), never the proxy", async () => {
+    const proxies = ["10.0.0.0/8"];
+    for (const xff of ["1.2.3.4, garbage", "unknown", "1.2.3.4:port", "1.2.3.4:123456", "[1.2.3.4]:", ","]) {
+      expect({ xff, client: await resolve(proxies, "10.0.0.2", xff) }).toEqual({ xff, client: undefined });
+    }
   });
 
   test("behavior: forwardedClient handles IPv6", () => {
