@@ -3,16 +3,16 @@
 // holder last looked, so that a subscription accepted by a standby's REST server reaches the holder within a
 // processor step. Fail fast: while Redis is down a save is refused at once (the request gets a 503) rather than
 // queued and maybe lost.
-import Redis from "ioredis";
 import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import type { DelegatedJournal } from "../shared/delegated.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
 import { decodeDelegated, encodeDelegated } from "./delegated-codec.ts";
+import { failFastRedis, type RedisEndpointOptions } from "./redis-fail-fast.ts";
 
 export interface RedisDelegatedJournalOptions {
-  redis: { host: string; port: number; password?: string | null; db: number };
+  redis: RedisEndpointOptions;
   /** The hash's key; the list of new keys is `<key>:new`. */
   key: string;
   log: Logger;
@@ -29,17 +29,10 @@ export function createRedisDelegatedJournal(
   const { key, log } = options;
   const newKey = `${key}:new`;
   let lastError: string | undefined;
-  const client = new Redis({
-    host: options.redis.host,
-    port: options.redis.port,
-    db: options.redis.db,
-    ...(options.redis.password ? { password: options.redis.password } : {}),
+  const client = failFastRedis(options.redis, {
     connectionName: "infernet-node:delegated-journal",
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    commandTimeout: options.commandTimeoutMs ?? 2_000,
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
-    lazyConnect: true,
+    commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
+    reconnectMaxMs: 2_000,
   });
   client.on("error", (error: Error) => {
     lastError = describeError(error);

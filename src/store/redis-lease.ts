@@ -11,15 +11,15 @@
 //
 // When Redis is down no process can renew: the holder stops sending when its lease runs out, and nobody sends
 // until Redis answers again. Safety (never two senders) is chosen over liveness.
-import Redis from "ioredis";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service } from "../lib/service.ts";
 import { sleep } from "../lib/time.ts";
 import type { SendLease } from "../shared/lease.ts";
+import { failFastRedis, type RedisEndpointOptions } from "./redis-fail-fast.ts";
 
 export interface RedisLeaseOptions {
-  redis: { host: string; port: number; password?: string | null; db: number };
+  redis: RedisEndpointOptions;
   key: string;
   /** This process's identity in the lease value (instance id plus a random part: a restart is a new owner). */
   owner: string;
@@ -40,18 +40,11 @@ export function createRedisLease(options: RedisLeaseOptions): SendLease & Servic
   let wasHeld = false;
   let standbySince = performance.now();
   let lastError: string | undefined;
-  const client = new Redis({
-    host: options.redis.host,
-    port: options.redis.port,
-    db: options.redis.db,
-    ...(options.redis.password ? { password: options.redis.password } : {}),
+  // Fail fast: a lease request that waits is worthless, the next step tries again.
+  const client = failFastRedis(options.redis, {
     connectionName: `infernet-node:${owner}:lease`,
-    // Fail fast: a lease request that waits is worthless, the next step tries again.
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    commandTimeout: Math.max(250, Math.floor(stepMs / 2)),
-    retryStrategy: (times) => Math.min(100 * times, 1_000),
-    lazyConnect: true,
+    commandTimeoutMs: Math.max(250, Math.floor(stepMs / 2)),
+    reconnectMaxMs: 1_000,
   });
   client.on("error", (error: Error) => {
     lastError = describeError(error);
