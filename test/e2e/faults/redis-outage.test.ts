@@ -1,0 +1,150 @@
+// Fault: the Redis behind the job store stops for 20 s and comes back with its data (an AOF on disk), while
+// single jobs, batches and streaming jobs, fast and slow, keep arriving at the release binary. The node must stay
+// up, say in /health that the store is down and then that it is back, and lose nothing it accepted: every job
+// answered 200 before, during or after the outage ends completed (or failed with an error) and is listed by
+// Redis afterwards; a job the node could not store is refused with a 503 and a JSON error.
+import { describe, expect, test } from "bun:test";
+import { waitFor } from "../../fixtures/net.ts";
+import { listJobIds, readJobs, type Submission, startJobLoad } from "../../fixtures/offchain-load.ts";
+import { startPrivateRedis } from "../../fixtures/redis.ts";
+import { startNode } from "../../integration/server/node-process.ts";
+
+/** The outage the issue asks for. */
+const OUTAGE_MS = 20_000;
+
+type Phase = "before" | "during" | "after";
+
+interface HealthSample {
+  phase: Phase;
+  /** HTTP status, or "no reply" (the node did not answer at all). */
+  status: number | "no reply";
+  storeOk?: boolean;
+  queued?: number;
+}
+
+/** Polls /health every 250 ms until stopped, recording what the node said about its store. */
+function watchHealth(url: string, phase: () => Phase) {
+  const samples: HealthSample[] = [];
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      const at = phase();
+      try {
+        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(10_000) });
+        const body = (await res.json()) as { checks?: { store?: { ok: boolean; queued_writes?: number } } };
+        samples.push({
+          phase: at,
+          status: res.status,
+          storeOk: body.checks?.store?.ok,
+          queued: body.checks?.store?.queued_writes,
+        });
+      } catch {
+        samples.push({ phase: at, status: "no reply" });
+      }
+      await Bun.sleep(250);
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+describe("Redis stopped for 20 s under off-chain load (release binary, Redis store)", () => {
+  test("behavior: the node stays up, /health follows Redis, and no accepted job is lost", async () => {
+    await using redis = await startPrivateRedis({ persistent: true });
+    await using f = await startNode("redis-outage", { store: "redis", redis });
+    const { url } = f.node;
+    const pid = f.node.pid();
+    let phase: Phase = "before";
+    const health = watchHealth(url, () => phase);
+    const load = startJobLoad(url, { container: f.ids.echo, phase: () => phase, everyMs: 300 });
+
+    // Some jobs in flight (slow ones still running) when Redis goes away.
+    await waitFor("jobs accepted before the outage", () => load.submissions.length >= 10, 60_000);
+    phase = "during";
+    await redis.stop();
+    await waitFor(
+      "/health to report the store down",
+      () => health.samples.some((s) => s.phase === "during" && s.storeOk === false),
+      15_000,
+    );
+    // The fault itself lasts a fixed time: Redis is down for the whole of it.
+    await Bun.sleep(OUTAGE_MS);
+    await redis.start();
+    phase = "after";
+    await waitFor(
+      "/health healthy with no writes queued",
+      () => health.samples.some((s) => s.phase === "after" && s.status === 200 && s.queued === 0),
+      60_000,
+    );
+    const afterFrom = load.submissions.length;
+    await waitFor("jobs accepted after the restart", () => load.submissions.length >= afterFrom + 10, 60_000);
+    const submissions = await load.stop();
+
+    // Every accepted job ends, and Redis lists it as completed: nothing accepted was dropped.
+    const accepted = submissions.flatMap((s) => s.accepted);
+    const jobs = await waitFor(
+      "every accepted job to end",
+      async () => {
+        const read = await readJobs(url, accepted);
+        const ended = accepted.every((id) => read.has(id) && read.get(id)?.status !== "running");
+        return ended ? read : undefined;
+      },
+      90_000,
+    );
+    const completedInRedis = new Set(await listJobIds(url, false));
+    await health.stop();
+
+    const rows = (["before", "during", "after"] as const).map((p) => {
+      const mine = submissions.filter((s) => s.phase === p);
+      const ids = mine.flatMap((s) => s.accepted);
+      return {
+        phase: p,
+        requests: mine.length,
+        accepted: ids.length,
+        refused: mine.reduce((sum, s) => sum + s.refused.length, 0),
+        no_reply: mine.filter((s) => s.status === "no reply").length,
+        succeeded: ids.filter((id) => jobs.get(id)?.status === "success").length,
+        failed: ids.filter((id) => jobs.get(id)?.status === "failed").length,
+      };
+    });
+    const maxQueued = Math.max(0, ...health.samples.map((s) => s.queued ?? 0));
+    console.log(`redis outage of ${OUTAGE_MS / 1000} s, max writes queued ${maxQueued}`);
+    console.table(rows);
+
+    // The node never stopped answering, and it is the same process.
+    expect(health.samples.filter((s) => s.status === "no reply")).toEqual([]);
+    expect(f.node.pid()).toBe(pid);
+    expect(pid !== undefined && process.kill(pid, 0)).toBe(true);
+    // /health: healthy before, 503 with the store down during, healthy after.
+    const during = health.samples.filter((s) => s.phase === "during");
+    expect(health.samples.find((s) => s.phase === "before")).toMatchObject({ status: 200, storeOk: true });
+    expect(during.some((s) => s.status === 503 && s.storeOk === false)).toBe(true);
+    expect(health.samples.at(-1)).toMatchObject({ status: 200, storeOk: true, queued: 0 });
+
+    // Every request got an HTTP reply; each refusal is a 503 (or a refused batch item) with a JSON error.
+    expect(submissions.filter((s) => s.status === "no reply")).toEqual([]);
+    const refusals = submissions.filter((s) => s.refused.length > 0);
+    for (const s of refusals) {
+      expect([200, 503]).toContain(s.status as number);
+      for (const r of s.refused) expect(typeof r.error).toBe("string");
+    }
+    for (const row of rows) expect(row.accepted).toBeGreaterThan(0);
+
+    // Nothing accepted is lost: each accepted job ended, with a result or an error, and Redis lists it.
+    for (const id of accepted) {
+      const job = jobs.get(id);
+      expect(job?.status === "success" || typeof job?.result?.error === "string").toBe(true);
+      expect(completedInRedis.has(id)).toBe(true);
+    }
+    // The containers worked throughout: every accepted job succeeded, streams included.
+    expect(accepted.filter((id) => jobs.get(id)?.status !== "success")).toEqual([]);
+    const streams = submissions.filter((s): s is Submission & { stream: object } => s.stream !== undefined);
+    expect(streams.length).toBeGreaterThan(0);
+    for (const s of streams) expect(s.stream).toEqual({ text: "one two three", complete: true });
+  }, 240_000);
+});
