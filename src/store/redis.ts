@@ -34,7 +34,10 @@ export interface RedisStoreOptions extends StoreOptions {
   writeWaitMs?: number;
   /** setup waits this long for Redis (and start-up recovery) before letting the node start unhealthy. */
   connectWaitMs?: number;
-  /** Accepted writes waiting for Redis, at most; beyond it writes are refused with a 503. */
+  /**
+   * Writes waiting for Redis, at most, before new jobs are refused with a 503. The result of a job this store
+   * accepted is queued beyond it: refusing that write would lose a job the client was told was accepted.
+   */
   maxQueuedWrites?: number;
   /** A read slower than this fails (503) instead of holding the request. */
   readTimeoutMs?: number;
@@ -169,6 +172,33 @@ function createScriptBatcher(
     });
 }
 
+/**
+ * The jobs whose running write this store accepted and whose final write has not been issued yet. An entry is
+ * dropped when the final write comes, or after pending_ttl (a PUT /api/status "running" never followed up: its
+ * pending entry has expired in Redis by then), so the set stays bounded by the jobs in flight.
+ */
+function createAdmissions(ttlMs: number) {
+  /** member → admitted at (ms); insertion order is age order, as a re-admission moves to the end. */
+  const at = new Map<string, number>();
+  function prune(now: number): void {
+    for (const [member, time] of at) {
+      if (now - time < ttlMs) return;
+      at.delete(member);
+    }
+  }
+  return {
+    has: (member: string) => at.has(member),
+    add(member: string): void {
+      const now = Date.now();
+      prune(now);
+      at.delete(member);
+      at.set(member, now);
+    },
+    /** True (and forgotten) when `member` was admitted. */
+    take: (member: string) => at.delete(member),
+  };
+}
+
 export type RedisJobStore = JobStore & Service & { queuedWrites(): number };
 
 export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
@@ -179,11 +209,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   const readTimeoutMs = options.readTimeoutMs ?? 5_000;
   const score = createLruClock();
   const nowScore = () => Date.now() * 1024;
-  const queue = createWriteQueue({
-    maxQueued: options.maxQueuedWrites ?? 10_000,
-    isRetryable,
-    log,
-  });
+  const maxQueuedWrites = options.maxQueuedWrites ?? 10_000;
+  // The bound is applied here, per kind of write (see admit()), not by the queue itself.
+  const queue = createWriteQueue({ maxQueued: Number.POSITIVE_INFINITY, isRetryable, log });
+  const admitted = createAdmissions(pendingTtlMs);
   let writer: Redis | undefined;
   let reader: Redis | undefined;
   let pendingCached = 0;
@@ -288,9 +317,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
    * Queues a write and waits up to writeWaitMs for it to land. At the deadline, a write that Redis itself
    * refused (out of memory, read-only replica) is given up and refused with a 503: the job is not accepted. A
    * write still waiting for an unreachable Redis is accepted as queued and lands when Redis is back. A write
-   * Redis rejects for good is an error at once.
+   * Redis rejects for good is an error at once. With `keep` (the result of a job this store accepted) a write
+   * Redis refuses is not given up either: it stays queued and retried, as the client already holds the job's id
+   * and giving it up would leave the job "running" until it expired.
    */
-  async function write(jobKey: string, op: () => Promise<void>): Promise<void> {
+  async function write(jobKey: string, op: () => Promise<void>, keep = false): Promise<void> {
     const control: WriteControl = {};
     const landed = queue.enqueue(jobKey, op, control);
     let failed: unknown;
@@ -307,7 +338,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     );
     await writeDeadline.wait(watched);
     if (!settled) {
-      if (isReplyError(control.lastError)) {
+      if (isReplyError(control.lastError) && !keep) {
         control.cancelled = true;
         // Redis's own reply names the reason (OOM, READONLY), which the 503 passes on to the client.
         throw new NodeError(`job store refused the write: ${control.lastError.message}`, {
@@ -317,7 +348,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           meta: { redis: where },
         });
       }
-      log.debug("job store write queued", { queued: queue.size() });
+      if (keep && control.lastError !== undefined) {
+        log.warn("job result kept queued: the job store refuses it for now", {
+          error: describeError(control.lastError),
+          queued: queue.size(),
+        });
+      } else log.debug("job store write queued", { queued: queue.size() });
       return;
     }
     if (failed !== undefined) {
@@ -325,6 +361,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         ? failed
         : new NodeError("job store write failed", { cause: failed, status: 503 });
     }
+  }
+
+  /** New work is refused (503) once maxQueuedWrites writes wait for Redis. */
+  function refuseWhenFull(): void {
+    const queued = queue.size();
+    if (queued < maxQueuedWrites) return;
+    throw new NodeError("job store unavailable: too many writes waiting for the backend", {
+      status: 503,
+      retryable: true,
+      meta: { queued, redis: where },
+    });
   }
 
   function setPendingCount(reply: unknown): void {
@@ -487,6 +534,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
 
     async setRunning(client, job, extra) {
       const m = key.member(client, job.id);
+      if (!admitted.has(m)) refuseWhenFull();
       const entry: PendingEntry = { job, owner: instanceId, containers: [...(extra?.containers ?? [])] };
       await write(m, async () => {
         const reply = await writeScript(
@@ -503,11 +551,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         );
         setPendingCount(reply);
       });
+      admitted.add(m);
     },
 
     async setDone(client, job) {
       const m = key.member(client, job.id);
-      await write(m, () => storeDone(client, job, m));
+      // The final write of a job accepted here is never refused for room (the client holds its id); any other
+      // (a PUT /api/status for a job not started here) is held to the bound.
+      const accepted = admitted.take(m);
+      if (!accepted) refuseWhenFull();
+      await write(m, () => storeDone(client, job, m), accepted);
     },
 
     async get(client, ids) {
