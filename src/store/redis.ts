@@ -59,6 +59,20 @@ interface PendingEntry {
   containers: string[];
 }
 
+/** A job state written but not landed in Redis yet. */
+interface Unlanded {
+  client: string;
+  job: JobResult;
+}
+
+/** Completed results before running ones, each in request order: the order the GET script answers in. */
+function completedFirst(jobs: readonly JobResult[]): JobResult[] {
+  return [
+    ...jobs.filter((job) => job.status !== "running"),
+    ...jobs.filter((job) => job.status === "running"),
+  ];
+}
+
 /** Redis errors that a later retry can fix (loading, failover, memory pressure, script cache flushed). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
@@ -210,9 +224,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   const score = createLruClock();
   const nowScore = () => Date.now() * 1024;
   const maxQueuedWrites = options.maxQueuedWrites ?? 10_000;
-  // The bound is applied here, per kind of write (see admit()), not by the queue itself.
+  // The bound is applied here, per kind of write (refuseWhenFull, admitted), not by the queue itself.
   const queue = createWriteQueue({ maxQueued: Number.POSITIVE_INFINITY, isRetryable, log });
   const admitted = createAdmissions(pendingTtlMs);
+  /**
+   * The latest state written for a job (member → entry) while that write has not landed in Redis: reads answer
+   * it, so a job whose writes wait out an outage (or the backlog after it) is never missing or stale for its
+   * client. Bounded by the queue; an entry leaves when its own write lands or is given up.
+   */
+  const unlanded = new Map<string, Unlanded>();
   let writer: Redis | undefined;
   let reader: Redis | undefined;
   let pendingCached = 0;
@@ -321,9 +341,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
    * Redis refuses is not given up either: it stays queued and retried, as the client already holds the job's id
    * and giving it up would leave the job "running" until it expired.
    */
-  async function write(jobKey: string, op: () => Promise<void>, keep = false): Promise<void> {
+  async function write(
+    jobKey: string,
+    op: () => Promise<void>,
+    state: Unlanded,
+    keep = false,
+  ): Promise<void> {
     const control: WriteControl = {};
     const landed = queue.enqueue(jobKey, op, control);
+    unlanded.set(jobKey, state);
+    const forget = () => {
+      if (unlanded.get(jobKey) === state) unlanded.delete(jobKey);
+    };
+    landed.then(forget, forget);
     let failed: unknown;
     let settled = false;
     const watched = landed.then(
@@ -340,6 +370,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     if (!settled) {
       if (isReplyError(control.lastError) && !keep) {
         control.cancelled = true;
+        forget();
         // Redis's own reply names the reason (OOM, READONLY), which the 503 passes on to the client.
         throw new NodeError(`job store refused the write: ${control.lastError.message}`, {
           cause: control.lastError,
@@ -488,6 +519,40 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     }
   }
 
+  /** The jobs Redis holds for `client` among `ids`: completed ones, then running ones, each in request order. */
+  async function getLanded(client: string, ids: readonly string[]): Promise<JobResult[]> {
+    const members = ids.map((id) => key.member(client, id));
+    const reply = await read(
+      (r) =>
+        evalScript(
+          r,
+          SCRIPTS.get,
+          [...members.map(key.done), ...members.map(key.pending), key.dlru],
+          [String(ids.length), String(score()), ...members],
+        ) as Promise<[(string | null)[], (string | null)[]]>,
+    );
+    const [done, pending] = reply;
+    const out: JobResult[] = [];
+    for (const value of done) if (value) out.push(parseJson(value) as JobResult);
+    for (const value of pending) if (value) out.push((parseJson(value) as PendingEntry).job);
+    return out;
+  }
+
+  /** The ids Redis lists for `client`: [running, completed]. */
+  async function listLanded(client: string, filter: JobListFilter): Promise<[string[], string[]]> {
+    const reply = await read(
+      (r) =>
+        evalScript(
+          r,
+          SCRIPTS.list,
+          [key.pendingIndex(client), key.doneIndex(client)],
+          [filter, String(nowScore()), completedTtlMs > 0 ? String(nowScore() - completedTtlMs * 1024) : ""],
+        ) as Promise<[string[], string[]]>,
+    );
+    const [pending, done] = reply;
+    return [pending.map((id) => decodeURIComponent(id)), done.map((id) => decodeURIComponent(id))];
+  }
+
   const store: RedisJobStore = {
     name: "store",
 
@@ -536,21 +601,25 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       const m = key.member(client, job.id);
       if (!admitted.has(m)) refuseWhenFull();
       const entry: PendingEntry = { job, owner: instanceId, containers: [...(extra?.containers ?? [])] };
-      await write(m, async () => {
-        const reply = await writeScript(
-          SCRIPTS.setRunning,
-          [key.pending(m), key.pendingIndex(client), key.pall, key.own],
-          [
-            stringifyJsonFast(entry),
-            String(pendingTtlMs),
-            String(score() + pendingTtlMs * 1024),
-            enc(job.id),
-            m,
-            String(nowScore()),
-          ],
-        );
-        setPendingCount(reply);
-      });
+      await write(
+        m,
+        async () => {
+          const reply = await writeScript(
+            SCRIPTS.setRunning,
+            [key.pending(m), key.pendingIndex(client), key.pall, key.own],
+            [
+              stringifyJsonFast(entry),
+              String(pendingTtlMs),
+              String(score() + pendingTtlMs * 1024),
+              enc(job.id),
+              m,
+              String(nowScore()),
+            ],
+          );
+          setPendingCount(reply);
+        },
+        { client, job },
+      );
       admitted.add(m);
     },
 
@@ -560,44 +629,47 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       // (a PUT /api/status for a job not started here) is held to the bound.
       const accepted = admitted.take(m);
       if (!accepted) refuseWhenFull();
-      await write(m, () => storeDone(client, job, m), accepted);
+      await write(m, () => storeDone(client, job, m), { client, job }, accepted);
     },
 
     async get(client, ids) {
       if (ids.length === 0) return [];
-      const members = ids.map((id) => key.member(client, id));
-      const reply = await read(
-        (r) =>
-          evalScript(
-            r,
-            SCRIPTS.get,
-            [...members.map(key.done), ...members.map(key.pending), key.dlru],
-            [String(ids.length), String(score()), ...members],
-          ) as Promise<[(string | null)[], (string | null)[]]>,
-      );
-      const [done, pending] = reply;
-      const out: JobResult[] = [];
-      for (const value of done) if (value) out.push(parseJson(value) as JobResult);
-      for (const value of pending) if (value) out.push((parseJson(value) as PendingEntry).job);
-      return out;
+      if (unlanded.size === 0) return getLanded(client, ids);
+      // Jobs with a write still on its way answer from it (newer than Redis, and there while Redis is away).
+      const local = ids.map((id) => unlanded.get(key.member(client, id))?.job);
+      const missing = ids.filter((_, i) => local[i] === undefined);
+      if (missing.length === ids.length) return getLanded(client, ids);
+      const stored = missing.length > 0 ? await getLanded(client, missing) : [];
+      const byId = new Map<string, JobResult>();
+      for (const job of stored) if (!byId.has(job.id)) byId.set(job.id, job);
+      const found: JobResult[] = [];
+      for (const [i, id] of ids.entries()) {
+        const job = local[i] ?? byId.get(id);
+        if (job) found.push(job);
+      }
+      return completedFirst(found);
     },
 
     async listIds(client, filter: JobListFilter) {
-      const reply = await read(
-        (r) =>
-          evalScript(
-            r,
-            SCRIPTS.list,
-            [key.pendingIndex(client), key.doneIndex(client)],
-            [
-              filter,
-              String(nowScore()),
-              completedTtlMs > 0 ? String(nowScore() - completedTtlMs * 1024) : "",
-            ],
-          ) as Promise<[string[], string[]]>,
-      );
-      const [pending, done] = reply;
-      return [...pending, ...done].map((id) => decodeURIComponent(id));
+      const [pending, done] = await listLanded(client, filter);
+      if (unlanded.size === 0) return [...pending, ...done];
+      // Jobs with a write still on its way are listed by the state it carries.
+      const mine = new Map<string, boolean>();
+      for (const state of unlanded.values()) {
+        if (state.client === client) mine.set(state.job.id, state.job.status === "running");
+      }
+      if (mine.size === 0) return [...pending, ...done];
+      const isRunning = (id: string) => mine.get(id) ?? true;
+      const isDone = (id: string) => !(mine.get(id) ?? false);
+      const listedPending = pending.filter(isRunning);
+      const listedDone = done.filter(isDone);
+      const listed = new Set([...listedPending, ...listedDone]);
+      for (const [id, running] of mine) {
+        if (listed.has(id)) continue;
+        if (running && filter !== "completed") listedPending.push(id);
+        if (!running && filter !== "pending") listedDone.push(id);
+      }
+      return [...listedPending, ...listedDone];
     },
 
     pendingCount() {

@@ -56,6 +56,41 @@ function watchHealth(url: string, phase: () => Phase) {
   };
 }
 
+/**
+ * Reads `ids` back over and over until stopped; records per round the failure status or the ids missing or
+ * back to "running" (each of `ids` had finished when the watch began).
+ */
+function watchReads(url: string, ids: string[]) {
+  const rounds: { status: number; missing: string[]; running: string[] }[] = [];
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      try {
+        const jobs = await readJobs(url, ids);
+        rounds.push({
+          status: 200,
+          missing: ids.filter((id) => !jobs.has(id)),
+          running: ids.filter((id) => jobs.get(id)?.status === "running"),
+        });
+      } catch (error) {
+        rounds.push({
+          status: Number(/answered (\d+)/.exec(String(error))?.[1] ?? 0),
+          missing: [],
+          running: [],
+        });
+      }
+      await Bun.sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return rounds;
+    },
+  };
+}
+
 describe("Redis stopped for 20 s under off-chain load (release binary, Redis store)", () => {
   test("behavior: the node stays up, /health follows Redis, and no accepted job is lost", async () => {
     await using redis = await startPrivateRedis({ persistent: true });
@@ -110,6 +145,15 @@ describe("Redis stopped for 20 s under off-chain load (release binary, Redis sto
     expect(await single.json()).toMatchObject({ error: "Could not enqueue job" });
     // The fault itself lasts a fixed time: Redis is down for the whole of it.
     await Bun.sleep(Math.max(0, OUTAGE_MS - (Date.now() - outageStart)));
+    // Jobs accepted during the outage read back while Redis is still away (from the writes waiting for it):
+    // those that finished long ago too, which the node no longer holds as recent.
+    const sample = [
+      ...flood.filter((_, i) => i % 100 === 0),
+      ...load.submissions.filter((s) => s.phase === "during").flatMap((s) => s.accepted),
+    ];
+    const readDuring = await readJobs(url, sample);
+    expect(sample.filter((id) => !readDuring.has(id))).toEqual([]);
+    const readsWhileDraining = watchReads(url, sample);
     await redis.start();
     phase = "draining";
     const drainStart = Date.now();
@@ -120,6 +164,11 @@ describe("Redis stopped for 20 s under off-chain load (release binary, Redis sto
     );
     const drainMs = Date.now() - drainStart;
     phase = "after";
+    // While the backlog landed, every read answered and found every job (none missing, none gone back to
+    // running).
+    const drainReads = await readsWhileDraining.stop();
+    expect(drainReads.length).toBeGreaterThan(0);
+    for (const read of drainReads) expect(read).toEqual({ status: 200, missing: [], running: [] });
     const afterFrom = load.submissions.length;
     await waitFor("jobs accepted after the restart", () => load.submissions.length >= afterFrom + 10, 60_000);
     const submissions = await load.stop();

@@ -1,12 +1,14 @@
-// The result of a job the Redis store accepted is never given up. With the outage queue at its bound, new jobs
-// are refused (503) but an accepted job's result is still queued and lands when Redis is back; with Redis
-// refusing writes (maxmemory), new jobs are refused but the result is kept and retried until memory is back.
-// Before the fix both refused the final write like any other: the job stayed "running" in Redis until
-// pending_ttl and then vanished, accepted and lost.
+// What the Redis store accepted is neither given up nor unreadable while Redis is away or refusing writes.
+// With the outage queue at its bound, new jobs are refused (503) but an accepted job's result is still queued
+// and lands when Redis is back; with Redis refusing writes (maxmemory), new jobs are refused but the result is
+// kept and retried until memory is back. Before the fix both refused the final write like any other: the job
+// stayed "running" in Redis until pending_ttl and then vanished, accepted and lost. And a job whose writes
+// wait for Redis reads back (and is listed) from those writes, where reads used to fail with a 503 during the
+// outage, and miss the job or show it stale while the backlog landed.
 import { describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { createLogger } from "../../../src/lib/log.ts";
-import { createRedisStore, type RedisStoreOptions } from "../../../src/store/redis.ts";
+import { createRedisStore, type RedisJobStore, type RedisStoreOptions } from "../../../src/store/redis.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { type RedisEndpoint, startPrivateRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
 import { running, succeeded, TIMEOUT_MS } from "../../unit/store/contract.ts";
@@ -14,10 +16,15 @@ import { running, succeeded, TIMEOUT_MS } from "../../unit/store/contract.ts";
 const log = createLogger({ component: "store" });
 const CLIENT = "1.2.3.4";
 
-function openStore(server: RedisEndpoint, name: string, overrides: Partial<RedisStoreOptions>) {
+/** An opened store on `server` under `prefix`; close it with close(). */
+async function openStore(
+  server: RedisEndpoint,
+  prefix: string,
+  overrides: Partial<RedisStoreOptions> = {},
+): Promise<RedisJobStore> {
   const store = createRedisStore({
-    redis: { host: server.host, port: server.port, db: 0, keyPrefix: uniqueKeyPrefix(name) },
-    instanceId: name,
+    redis: { host: server.host, port: server.port, db: 0, keyPrefix: prefix },
+    instanceId: "accepted-results",
     pendingTtlMs: 60_000,
     completedTtlMs: 0,
     maxCompleted: 1000,
@@ -25,16 +32,19 @@ function openStore(server: RedisEndpoint, name: string, overrides: Partial<Redis
     closeDrainMs: 100,
     ...overrides,
   });
+  await store.setup?.(AbortSignal.timeout(20_000));
   return store;
 }
 
-describe("redis job store: the result of a job it accepted is never given up", () => {
+describe("redis job store: what it accepted is kept and readable while Redis is away or refusing", () => {
   test(
-    "behavior: new jobs are refused with 503, results of accepted jobs are still queued and land",
+    "behavior: with the outage queue full, new jobs are refused with 503, results of accepted jobs still land",
     async () => {
       await using server = await startPrivateRedis();
-      const store = openStore(server, "full-queue", { writeWaitMs: 50, maxQueuedWrites: 2 });
-      await store.setup?.(AbortSignal.timeout(20_000));
+      const store = await openStore(server, uniqueKeyPrefix("full-queue"), {
+        writeWaitMs: 50,
+        maxQueuedWrites: 2,
+      });
       try {
         await server.stop();
         await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
@@ -74,8 +84,8 @@ describe("redis job store: the result of a job it accepted is never given up", (
     "behavior: at maxmemory, new jobs are refused with 503 and an accepted job's result is kept until it lands",
     async () => {
       await using server = await startPrivateRedis({ args: ["--maxmemory-policy", "noeviction"] });
-      const store = openStore(server, "oom-result", { writeWaitMs: 200 });
-      await store.setup?.(AbortSignal.timeout(20_000));
+      const prefix = uniqueKeyPrefix("oom-result");
+      const store = await openStore(server, prefix, { writeWaitMs: 200 });
       const admin = new Redis({ host: server.host, port: server.port });
       try {
         await store.setRunning(CLIENT, running("accepted"));
@@ -85,15 +95,63 @@ describe("redis job store: the result of a job it accepted is never given up", (
           status: 503,
           message: expect.stringContaining("OOM"),
         });
-        // The accepted job's result is not refused: it stays queued and retried.
+        // The accepted job's result is not refused: it stays queued and retried, and reads (and listings)
+        // already answer it, while Redis itself still holds the job as running.
         await store.setDone(CLIENT, succeeded("accepted"));
         expect(store.queuedWrites()).toBe(1);
-        expect(await store.get(CLIENT, ["accepted"])).toEqual([running("accepted")]);
+        expect(await store.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
+        expect(await store.listIds(CLIENT, "pending")).toEqual([]);
+        expect(await store.listIds(CLIENT, "completed")).toEqual(["accepted"]);
         await admin.config("SET", "maxmemory", "0");
         await waitFor("the kept result to land", () => store.queuedWrites() === 0, 20_000);
-        expect(await store.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
+        // In Redis now: another replica on the same keys reads it.
+        const other = await openStore(server, prefix, { instanceId: "other" });
+        try {
+          expect(await other.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
+        } finally {
+          await other.close?.();
+        }
       } finally {
         admin.disconnect();
+        await store.close?.();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
+    "behavior: jobs whose writes wait for Redis read back from the store during the outage and after it",
+    async () => {
+      await using server = await startPrivateRedis({ persistent: true });
+      const prefix = uniqueKeyPrefix("unlanded");
+      const store = await openStore(server, prefix, { writeWaitMs: 50 });
+      try {
+        await store.setDone(CLIENT, succeeded("landed"));
+        await server.stop();
+        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
+        await store.setRunning(CLIENT, running("a"));
+        await store.setDone(CLIENT, succeeded("a"));
+        await store.setRunning(CLIENT, running("b"));
+        // Answered from the queued writes, without Redis (this was a 503).
+        expect(await store.get(CLIENT, ["b", "a"])).toEqual([succeeded("a"), running("b")]);
+        // What only Redis holds still needs Redis: a 503 as before.
+        await expect(store.get(CLIENT, ["a", "landed"])).rejects.toMatchObject({ status: 503 });
+        await expect(store.listIds(CLIENT, "all")).rejects.toMatchObject({ status: 503 });
+
+        await server.start();
+        await waitFor(
+          "the queued writes to land",
+          () => store.health().ok && store.queuedWrites() === 0,
+          20_000,
+        );
+        expect(await store.get(CLIENT, ["b", "a", "landed"])).toEqual([
+          succeeded("a"),
+          succeeded("landed"),
+          running("b"),
+        ]);
+        expect(await store.listIds(CLIENT, "pending")).toEqual(["b"]);
+        expect((await store.listIds(CLIENT, "completed")).sort()).toEqual(["a", "landed"]);
+      } finally {
         await store.close?.();
       }
     },
