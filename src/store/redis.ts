@@ -233,6 +233,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
    * client. Bounded by the queue; an entry leaves when its own write lands or is given up.
    */
   const unlanded = new Map<string, Unlanded>();
+  /** Settles when the writer is ready again (see whenWriterReady). */
+  let writerBack: PromiseWithResolvers<void> | undefined;
+  /** Why Redis refused the writer's connection (set until it is ready again). */
+  let writerRefused: Error | undefined;
   let writer: Redis | undefined;
   let reader: Redis | undefined;
   let pendingCached = 0;
@@ -293,6 +297,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           });
     client.on("error", (error: Error) => {
       lastError = describeError(error);
+      // Redis answered but refuses the connection (a wrong password): writes waiting for the writer fail now,
+      // as their commands did before, instead of waiting for a connection that will not come by itself.
+      if (role === "writer" && isReplyError(error)) {
+        writerRefused = error;
+        writerBack?.reject(error);
+        writerBack = undefined;
+      }
     });
     if (role === "writer") {
       client.on("ready", () => {
@@ -300,6 +311,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           log.info("Redis connected", { redis: where, queued_writes: queue.size() });
         downSince = undefined;
         lastError = undefined;
+        writerRefused = undefined;
+        writerBack?.resolve();
+        writerBack = undefined;
       });
       client.on("close", () => {
         if (downSince !== undefined || closing) return;
@@ -392,6 +406,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         ? failed
         : new NodeError("job store write failed", { cause: failed, status: 503 });
     }
+  }
+
+  /**
+   * Resolves at once while the writer is connected, else when it is back. Job writes wait here during an outage
+   * rather than in ioredis's offline queue, where the command timeout failed each of them into the write
+   * queue's retries: a warning per queued write (10,000 lines for a full queue), and up to one backoff (5 s)
+   * of delay before landing once Redis was back.
+   */
+  function whenWriterReady(): Promise<void> {
+    if (writer?.status === "ready") return Promise.resolve();
+    if (writerRefused) return Promise.reject(writerRefused);
+    writerBack ??= Promise.withResolvers<void>();
+    return writerBack.promise;
   }
 
   /** New work is refused (503) once maxQueuedWrites writes wait for Redis. */
@@ -604,6 +631,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       await write(
         m,
         async () => {
+          await whenWriterReady();
           const reply = await writeScript(
             SCRIPTS.setRunning,
             [key.pending(m), key.pendingIndex(client), key.pall, key.own],
@@ -629,7 +657,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       // (a PUT /api/status for a job not started here) is held to the bound.
       const accepted = admitted.take(m);
       if (!accepted) refuseWhenFull();
-      await write(m, () => storeDone(client, job, m), { client, job }, accepted);
+      await write(
+        m,
+        async () => {
+          await whenWriterReady();
+          await storeDone(client, job, m);
+        },
+        { client, job },
+        accepted,
+      );
     },
 
     async get(client, ids) {
@@ -715,6 +751,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       const drained = await queue.drain(options.closeDrainMs ?? 5_000);
       if (!drained) log.error("job store closing with writes still queued", { queued: queue.size() });
       queue.close();
+      writerBack?.reject(new NodeError("job store closed before the write landed", { status: 503 }));
+      writerBack = undefined;
       const toClose = [writer, reader];
       writer = undefined;
       reader = undefined;

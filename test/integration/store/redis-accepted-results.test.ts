@@ -157,4 +157,36 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
     },
     TIMEOUT_MS,
   );
+
+  test(
+    "error: Redis refusing the connection (a wrong password) refuses a new job with 503 at once, not queued",
+    async () => {
+      await using server = await startPrivateRedis({ args: ["--requirepass", "right-pass"] });
+      const store = createRedisStore({
+        redis: {
+          host: server.host,
+          port: server.port,
+          db: 0,
+          keyPrefix: uniqueKeyPrefix("refused"),
+          password: "wrong-pass",
+        },
+        instanceId: "refused",
+        pendingTtlMs: 60_000,
+        completedTtlMs: 0,
+        maxCompleted: 1000,
+        log,
+        connectWaitMs: 300,
+        closeDrainMs: 100,
+      });
+      await store.setup?.(AbortSignal.timeout(20_000));
+      try {
+        // Writes wait for the connection while Redis is away, but this one is not coming back by itself.
+        await expect(store.setRunning(CLIENT, running("a"))).rejects.toMatchObject({ status: 503 });
+        expect(store.queuedWrites()).toBe(0);
+      } finally {
+        await store.close?.();
+      }
+    },
+    TIMEOUT_MS,
+  );
 });
