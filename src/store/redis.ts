@@ -1,7 +1,8 @@
 // The Redis job store (used when `redis` is configured), shared by every node process pointed at the same
-// Redis: any replica serves any job's result. Writes go through an ordered retrying queue on a connection
-// with an unbounded offline queue, so jobs accepted while Redis restarts land once it is back; reads use a
-// second connection that fails fast, so a client polling during an outage gets a 503 at once, not a hang.
+// Redis: any replica serves any job's result. Writes go through an ordered retrying queue that holds them while
+// Redis is away, so jobs accepted while Redis restarts land once it is back (and read back from the queued
+// writes meanwhile); reads use a second connection that fails fast, so a client polling during an outage for
+// what only Redis holds gets a 503 at once, not a hang.
 // Start-up never blocks on Redis: setup waits a few seconds, then the node starts unhealthy and catches up.
 import { Redis, type RedisOptions } from "ioredis";
 import { describeError, NodeError } from "../lib/errors.ts";
