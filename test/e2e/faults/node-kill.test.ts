@@ -23,7 +23,7 @@ for (const store of ["embedded", "redis"] as const) {
       const load = startJobLoad(url, {
         container: f.ids.echo,
         phase: () => "before",
-        everyMs: 200,
+        everyMs: 100,
         slowMs: SLOW_MS,
       });
 
@@ -33,10 +33,10 @@ for (const store of ["embedded", "redis"] as const) {
         "completed and running jobs at once",
         async () => {
           const ids = load.submissions.flatMap((s) => s.accepted);
-          if (ids.length < 20) return undefined;
+          if (ids.length < 40) return undefined;
           const jobs = await readJobs(url, ids);
           const states = [...jobs.values()].map((job) => job.status);
-          return states.filter((s) => s === "success").length >= 5 && states.includes("running")
+          return states.filter((s) => s === "success").length >= 10 && states.includes("running")
             ? jobs
             : undefined;
         },
