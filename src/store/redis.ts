@@ -333,9 +333,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     return { writer, reader };
   }
 
-  /** A read on the fail-fast connection; any failure becomes a 503 naming the outage. */
+  /** A read on the fail-fast connection (or the writer while only it is back); a failure is a 503. */
   async function read<T>(work: (client: Redis) => Promise<T>): Promise<T> {
-    const { reader: client } = clients();
+    const both = clients();
+    // The two connections reconnect on their own schedules after an outage: while only the writer is back, it
+    // reads too, or a job whose queued write has just landed (and so left the unlanded states) would be a 503.
+    const client =
+      both.reader.status !== "ready" && both.writer.status === "ready" ? both.writer : both.reader;
     try {
       return await work(client);
     } catch (error) {
