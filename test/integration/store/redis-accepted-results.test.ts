@@ -16,12 +16,12 @@ import { running, succeeded, TIMEOUT_MS } from "../../unit/store/contract.ts";
 const log = createLogger({ component: "store" });
 const CLIENT = "1.2.3.4";
 
-/** An opened store on `server` under `prefix`; close it with close(). */
+/** An opened store on `server` under `prefix`, closed on dispose. */
 async function openStore(
   server: RedisEndpoint,
   prefix: string,
   overrides: Partial<RedisStoreOptions> = {},
-): Promise<RedisJobStore> {
+): Promise<RedisJobStore & AsyncDisposable> {
   const store = createRedisStore({
     redis: { host: server.host, port: server.port, db: 0, keyPrefix: prefix },
     instanceId: "accepted-results",
@@ -33,7 +33,7 @@ async function openStore(
     ...overrides,
   });
   await store.setup?.(AbortSignal.timeout(20_000));
-  return store;
+  return Object.assign(store, { [Symbol.asyncDispose]: async () => store.close?.() });
 }
 
 describe("redis job store: what it accepted is kept and readable while Redis is away or refusing", () => {
@@ -41,41 +41,34 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
     "behavior: with the outage queue full, new jobs are refused with 503, results of accepted jobs still land",
     async () => {
       await using server = await startPrivateRedis();
-      const store = await openStore(server, uniqueKeyPrefix("full-queue"), {
+      await using store = await openStore(server, uniqueKeyPrefix("full-queue"), {
         writeWaitMs: 50,
         maxQueuedWrites: 2,
       });
-      try {
-        await server.stop();
-        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
-        // Two jobs accepted (their running writes queued); the queue is now at its bound.
-        await store.setRunning(CLIENT, running("a"));
-        await store.setRunning(CLIENT, running("b"));
-        await expect(store.setRunning(CLIENT, running("c"))).rejects.toMatchObject({
-          status: 503,
-          message: expect.stringContaining("too many writes waiting"),
-        });
-        // The accepted jobs finish during the outage: their results are queued beyond the bound.
-        await store.setDone(CLIENT, succeeded("a"));
-        await store.setDone(CLIENT, succeeded("b"));
-        expect(store.queuedWrites()).toBe(4);
-        // A result for a job this store never accepted (PUT /api/status) is still held to the bound.
-        await expect(store.setDone(CLIENT, succeeded("external"))).rejects.toMatchObject({ status: 503 });
+      await server.stop();
+      await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
+      // Two jobs accepted (their running writes queued); the queue is now at its bound.
+      await store.setRunning(CLIENT, running("a"));
+      await store.setRunning(CLIENT, running("b"));
+      await expect(store.setRunning(CLIENT, running("c"))).rejects.toMatchObject({
+        status: 503,
+        message: expect.stringContaining("too many writes waiting"),
+      });
+      // The accepted jobs finish during the outage: their results are queued beyond the bound.
+      await store.setDone(CLIENT, succeeded("a"));
+      await store.setDone(CLIENT, succeeded("b"));
+      expect(store.queuedWrites()).toBe(4);
+      // A result for a job this store never accepted (PUT /api/status) is still held to the bound.
+      await expect(store.setDone(CLIENT, succeeded("external"))).rejects.toMatchObject({ status: 503 });
 
-        await server.start();
-        await waitFor(
-          "the queued writes to land",
-          () => store.health().ok && store.queuedWrites() === 0,
-          20_000,
-        );
-        expect(await store.get(CLIENT, ["a", "b", "c", "external"])).toEqual([
-          succeeded("a"),
-          succeeded("b"),
-        ]);
-        expect(await store.listIds(CLIENT, "pending")).toEqual([]);
-      } finally {
-        await store.close?.();
-      }
+      await server.start();
+      await waitFor(
+        "the queued writes to land",
+        () => store.health().ok && store.queuedWrites() === 0,
+        20_000,
+      );
+      expect(await store.get(CLIENT, ["a", "b", "c", "external"])).toEqual([succeeded("a"), succeeded("b")]);
+      expect(await store.listIds(CLIENT, "pending")).toEqual([]);
     },
     TIMEOUT_MS,
   );
@@ -85,36 +78,28 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
     async () => {
       await using server = await startPrivateRedis({ args: ["--maxmemory-policy", "noeviction"] });
       const prefix = uniqueKeyPrefix("oom-result");
-      const store = await openStore(server, prefix, { writeWaitMs: 200 });
+      await using store = await openStore(server, prefix, { writeWaitMs: 200 });
       const admin = new Redis({ host: server.host, port: server.port });
-      try {
-        await store.setRunning(CLIENT, running("accepted"));
-        // Any limit below what is in use: every command that adds data is refused with OOM from now on.
-        await admin.config("SET", "maxmemory", "1");
-        await expect(store.setRunning(CLIENT, running("new"))).rejects.toMatchObject({
-          status: 503,
-          message: expect.stringContaining("OOM"),
-        });
-        // The accepted job's result is not refused: it stays queued and retried, and reads (and listings)
-        // already answer it, while Redis itself still holds the job as running.
-        await store.setDone(CLIENT, succeeded("accepted"));
-        expect(store.queuedWrites()).toBe(1);
-        expect(await store.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
-        expect(await store.listIds(CLIENT, "pending")).toEqual([]);
-        expect(await store.listIds(CLIENT, "completed")).toEqual(["accepted"]);
-        await admin.config("SET", "maxmemory", "0");
-        await waitFor("the kept result to land", () => store.queuedWrites() === 0, 20_000);
-        // In Redis now: another replica on the same keys reads it.
-        const other = await openStore(server, prefix, { instanceId: "other" });
-        try {
-          expect(await other.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
-        } finally {
-          await other.close?.();
-        }
-      } finally {
-        admin.disconnect();
-        await store.close?.();
-      }
+      await using _admin = { [Symbol.asyncDispose]: async () => admin.disconnect() };
+      await store.setRunning(CLIENT, running("accepted"));
+      // Any limit below what is in use: every command that adds data is refused with OOM from now on.
+      await admin.config("SET", "maxmemory", "1");
+      await expect(store.setRunning(CLIENT, running("new"))).rejects.toMatchObject({
+        status: 503,
+        message: expect.stringContaining("OOM"),
+      });
+      // The accepted job's result is not refused: it stays queued and retried, and reads (and listings)
+      // already answer it, while Redis itself still holds the job as running.
+      await store.setDone(CLIENT, succeeded("accepted"));
+      expect(store.queuedWrites()).toBe(1);
+      expect(await store.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
+      expect(await store.listIds(CLIENT, "pending")).toEqual([]);
+      expect(await store.listIds(CLIENT, "completed")).toEqual(["accepted"]);
+      await admin.config("SET", "maxmemory", "0");
+      await waitFor("the kept result to land", () => store.queuedWrites() === 0, 20_000);
+      // In Redis now: another replica on the same keys reads it.
+      await using other = await openStore(server, prefix, { instanceId: "other" });
+      expect(await other.get(CLIENT, ["accepted", "new"])).toEqual([succeeded("accepted")]);
     },
     TIMEOUT_MS,
   );
@@ -124,36 +109,32 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
     async () => {
       await using server = await startPrivateRedis({ persistent: true });
       const prefix = uniqueKeyPrefix("unlanded");
-      const store = await openStore(server, prefix, { writeWaitMs: 50 });
-      try {
-        await store.setDone(CLIENT, succeeded("landed"));
-        await server.stop();
-        await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
-        await store.setRunning(CLIENT, running("a"));
-        await store.setDone(CLIENT, succeeded("a"));
-        await store.setRunning(CLIENT, running("b"));
-        // Answered from the queued writes, without Redis (this was a 503).
-        expect(await store.get(CLIENT, ["b", "a"])).toEqual([succeeded("a"), running("b")]);
-        // What only Redis holds still needs Redis: a 503 as before.
-        await expect(store.get(CLIENT, ["a", "landed"])).rejects.toMatchObject({ status: 503 });
-        await expect(store.listIds(CLIENT, "all")).rejects.toMatchObject({ status: 503 });
+      await using store = await openStore(server, prefix, { writeWaitMs: 50 });
+      await store.setDone(CLIENT, succeeded("landed"));
+      await server.stop();
+      await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
+      await store.setRunning(CLIENT, running("a"));
+      await store.setDone(CLIENT, succeeded("a"));
+      await store.setRunning(CLIENT, running("b"));
+      // Answered from the queued writes, without Redis (this was a 503).
+      expect(await store.get(CLIENT, ["b", "a"])).toEqual([succeeded("a"), running("b")]);
+      // What only Redis holds still needs Redis: a 503 as before.
+      await expect(store.get(CLIENT, ["a", "landed"])).rejects.toMatchObject({ status: 503 });
+      await expect(store.listIds(CLIENT, "all")).rejects.toMatchObject({ status: 503 });
 
-        await server.start();
-        await waitFor(
-          "the queued writes to land",
-          () => store.health().ok && store.queuedWrites() === 0,
-          20_000,
-        );
-        expect(await store.get(CLIENT, ["b", "a", "landed"])).toEqual([
-          succeeded("a"),
-          succeeded("landed"),
-          running("b"),
-        ]);
-        expect(await store.listIds(CLIENT, "pending")).toEqual(["b"]);
-        expect((await store.listIds(CLIENT, "completed")).sort()).toEqual(["a", "landed"]);
-      } finally {
-        await store.close?.();
-      }
+      await server.start();
+      await waitFor(
+        "the queued writes to land",
+        () => store.health().ok && store.queuedWrites() === 0,
+        20_000,
+      );
+      expect(await store.get(CLIENT, ["b", "a", "landed"])).toEqual([
+        succeeded("a"),
+        succeeded("landed"),
+        running("b"),
+      ]);
+      expect(await store.listIds(CLIENT, "pending")).toEqual(["b"]);
+      expect((await store.listIds(CLIENT, "completed")).sort()).toEqual(["a", "landed"]);
     },
     TIMEOUT_MS,
   );
@@ -162,30 +143,18 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
     "error: Redis refusing the connection (a wrong password) refuses a new job with 503 at once, not queued",
     async () => {
       await using server = await startPrivateRedis({ args: ["--requirepass", "right-pass"] });
-      const store = createRedisStore({
-        redis: {
-          host: server.host,
-          port: server.port,
-          db: 0,
-          keyPrefix: uniqueKeyPrefix("refused"),
-          password: "wrong-pass",
-        },
-        instanceId: "refused",
-        pendingTtlMs: 60_000,
-        completedTtlMs: 0,
-        maxCompleted: 1000,
-        log,
-        connectWaitMs: 300,
-        closeDrainMs: 100,
-      });
-      await store.setup?.(AbortSignal.timeout(20_000));
-      try {
-        // Writes wait for the connection while Redis is away, but this one is not coming back by itself.
-        await expect(store.setRunning(CLIENT, running("a"))).rejects.toMatchObject({ status: 503 });
-        expect(store.queuedWrites()).toBe(0);
-      } finally {
-        await store.close?.();
-      }
+      const prefix = uniqueKeyPrefix("refused");
+      const wrongPassword = {
+        host: server.host,
+        port: server.port,
+        db: 0,
+        keyPrefix: prefix,
+        password: "wrong",
+      };
+      await using store = await openStore(server, prefix, { redis: wrongPassword, connectWaitMs: 300 });
+      // Writes wait for the connection while Redis is away, but this one is not coming back by itself.
+      await expect(store.setRunning(CLIENT, running("a"))).rejects.toMatchObject({ status: 503 });
+      expect(store.queuedWrites()).toBe(0);
     },
     TIMEOUT_MS,
   );
