@@ -382,7 +382,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       (error: unknown) => {
         settled = true;
         failed = error;
-        if (!control.cancelled) log.error("job store write dropped", { error: describeError(error) });
+        // Those dropped by close() are counted in its one line, not logged one by one.
+        if (!control.cancelled && !closing) {
+          log.error("job store write dropped", { error: describeError(error) });
+        }
       },
     );
     await writeDeadline.wait(watched);

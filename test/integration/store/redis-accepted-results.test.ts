@@ -4,10 +4,11 @@
 // kept and retried until memory is back. Before the fix both refused the final write like any other: the job
 // stayed "running" in Redis until pending_ttl and then vanished, accepted and lost. And a job whose writes
 // wait for Redis reads back (and is listed) from those writes, where reads used to fail with a 503 during the
-// outage, and miss the job or show it stale while the backlog landed.
+// outage, and miss the job or show it stale while the backlog landed. Closing during an outage logs the writes
+// it drops in one line (it was one error line per write).
 import { describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
-import { createLogger } from "../../../src/lib/log.ts";
+import { createLogger, type Logger } from "../../../src/lib/log.ts";
 import { createRedisStore, type RedisJobStore, type RedisStoreOptions } from "../../../src/store/redis.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { type RedisEndpoint, startPrivateRedis, uniqueKeyPrefix } from "../../fixtures/redis.ts";
@@ -155,6 +156,35 @@ describe("redis job store: what it accepted is kept and readable while Redis is 
       // Writes wait for the connection while Redis is away, but this one is not coming back by itself.
       await expect(store.setRunning(CLIENT, running("a"))).rejects.toMatchObject({ status: 503 });
       expect(store.queuedWrites()).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe("redis job store closing during an outage", () => {
+  test(
+    "behavior: the writes it drops are logged once in all, not one error line each",
+    async () => {
+      const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+      const record: Logger = {
+        debug: (msg, fields) => lines.push({ level: "debug", msg, fields }),
+        info: (msg, fields) => lines.push({ level: "info", msg, fields }),
+        warn: (msg, fields) => lines.push({ level: "warn", msg, fields }),
+        error: (msg, fields) => lines.push({ level: "error", msg, fields }),
+        child: () => record,
+      };
+      await using server = await startPrivateRedis();
+      const store = await openStore(server, uniqueKeyPrefix("close-down"), { writeWaitMs: 50, log: record });
+      await server.stop();
+      await waitFor("the store to report the outage", () => !store.health().ok, 10_000);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.setRunning(CLIENT, running(`j${i}`))));
+      await store.close?.();
+      // The dropped writes settle after close returns.
+      await waitFor("the dropped writes to settle", () => store.queuedWrites() === 0, 10_000);
+      const errors = lines.filter((line) => line.level === "error");
+      expect(errors).toEqual([
+        { level: "error", msg: "job store closing with writes still queued", fields: { queued: 50 } },
+      ]);
     },
     TIMEOUT_MS,
   );
