@@ -5,6 +5,7 @@
 // interrupted-job error, never "running" or missing, and the restarted node must serve new jobs.
 // (The on-chain side of a SIGKILL is test/e2e/chain/restart.test.ts.)
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { INTERRUPTED_ERROR } from "../../../src/store/interrupted.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { type JobKind, listJobIds, readJobs, startJobLoad, submitJob } from "../../fixtures/offchain-load.ts";
@@ -42,6 +43,8 @@ for (const store of ["embedded", "redis"] as const) {
         },
         60_000,
       );
+      // The embedded store is the file the config names, in the node's data dir; nothing else is kept.
+      if (store === "embedded") expect(existsSync((f.config.store as { path: string }).path)).toBe(true);
       const oldPid = f.node.pid();
       expect(await f.node.stop("SIGKILL")).toBe(137);
       const submissions = await load.stop();
