@@ -1,7 +1,8 @@
 // The Redis job store (used when `redis` is configured), shared by every node process pointed at the same
-// Redis: any replica serves any job's result. Writes go through an ordered retrying queue on a connection
-// with an unbounded offline queue, so jobs accepted while Redis restarts land once it is back; reads use a
-// second connection that fails fast, so a client polling during an outage gets a 503 at once, not a hang.
+// Redis: any replica serves any job's result. Writes go through an ordered retrying queue that holds them while
+// Redis is away, so jobs accepted while Redis restarts land once it is back (and read back from the queued
+// writes meanwhile); reads use a second connection that fails fast, so a client polling during an outage for
+// what only Redis holds gets a 503 at once, not a hang.
 // Start-up never blocks on Redis: setup waits a few seconds, then the node starts unhealthy and catches up.
 import { Redis, type RedisOptions } from "ioredis";
 import { describeError, NodeError } from "../lib/errors.ts";
@@ -34,7 +35,10 @@ export interface RedisStoreOptions extends StoreOptions {
   writeWaitMs?: number;
   /** setup waits this long for Redis (and start-up recovery) before letting the node start unhealthy. */
   connectWaitMs?: number;
-  /** Accepted writes waiting for Redis, at most; beyond it writes are refused with a 503. */
+  /**
+   * Writes waiting for Redis, at most, before new jobs are refused with a 503. The result of a job this store
+   * accepted is queued beyond it: refusing that write would lose a job the client was told was accepted.
+   */
   maxQueuedWrites?: number;
   /** A read slower than this fails (503) instead of holding the request. */
   readTimeoutMs?: number;
@@ -54,6 +58,20 @@ interface PendingEntry {
   job: JobResult;
   owner: string;
   containers: string[];
+}
+
+/** A job state written but not landed in Redis yet. */
+interface Unlanded {
+  client: string;
+  job: JobResult;
+}
+
+/** Completed results before running ones, each in request order: the order the GET script answers in. */
+function completedFirst(jobs: readonly JobResult[]): JobResult[] {
+  return [
+    ...jobs.filter((job) => job.status !== "running"),
+    ...jobs.filter((job) => job.status === "running"),
+  ];
 }
 
 /** Redis errors that a later retry can fix (loading, failover, memory pressure, script cache flushed). */
@@ -169,6 +187,33 @@ function createScriptBatcher(
     });
 }
 
+/**
+ * The jobs whose running write this store accepted and whose final write has not been issued yet. An entry is
+ * dropped when the final write comes, or after pending_ttl (a PUT /api/status "running" never followed up: its
+ * pending entry has expired in Redis by then), so the set stays bounded by the jobs in flight.
+ */
+function createAdmissions(ttlMs: number) {
+  /** member → admitted at (ms); insertion order is age order, as a re-admission moves to the end. */
+  const at = new Map<string, number>();
+  function prune(now: number): void {
+    for (const [member, time] of at) {
+      if (now - time < ttlMs) return;
+      at.delete(member);
+    }
+  }
+  return {
+    has: (member: string) => at.has(member),
+    add(member: string): void {
+      const now = Date.now();
+      prune(now);
+      at.delete(member);
+      at.set(member, now);
+    },
+    /** True (and forgotten) when `member` was admitted. */
+    take: (member: string) => at.delete(member),
+  };
+}
+
 export type RedisJobStore = JobStore & Service & { queuedWrites(): number };
 
 export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
@@ -179,11 +224,20 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
   const readTimeoutMs = options.readTimeoutMs ?? 5_000;
   const score = createLruClock();
   const nowScore = () => Date.now() * 1024;
-  const queue = createWriteQueue({
-    maxQueued: options.maxQueuedWrites ?? 10_000,
-    isRetryable,
-    log,
-  });
+  const maxQueuedWrites = options.maxQueuedWrites ?? 10_000;
+  // The bound is applied here, per kind of write (refuseWhenFull, admitted), not by the queue itself.
+  const queue = createWriteQueue({ maxQueued: Number.POSITIVE_INFINITY, isRetryable, log });
+  const admitted = createAdmissions(pendingTtlMs);
+  /**
+   * The latest state written for a job (member → entry) while that write has not landed in Redis: reads answer
+   * it, so a job whose writes wait out an outage (or the backlog after it) is never missing or stale for its
+   * client. Bounded by the queue; an entry leaves when its own write lands or is given up.
+   */
+  const unlanded = new Map<string, Unlanded>();
+  /** Settles when the writer is ready again (see whenWriterReady). */
+  let writerBack: PromiseWithResolvers<void> | undefined;
+  /** Why Redis refused the writer's connection (set until it is ready again). */
+  let writerRefused: Error | undefined;
   let writer: Redis | undefined;
   let reader: Redis | undefined;
   let pendingCached = 0;
@@ -244,6 +298,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           });
     client.on("error", (error: Error) => {
       lastError = describeError(error);
+      // Redis answered but refuses the connection (a wrong password): writes waiting for the writer fail now,
+      // as their commands did before, instead of waiting for a connection that will not come by itself.
+      if (role === "writer" && isReplyError(error)) {
+        writerRefused = error;
+        writerBack?.reject(error);
+        writerBack = undefined;
+      }
     });
     if (role === "writer") {
       client.on("ready", () => {
@@ -251,6 +312,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           log.info("Redis connected", { redis: where, queued_writes: queue.size() });
         downSince = undefined;
         lastError = undefined;
+        writerRefused = undefined;
+        writerBack?.resolve();
+        writerBack = undefined;
       });
       client.on("close", () => {
         if (downSince !== undefined || closing) return;
@@ -269,9 +333,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     return { writer, reader };
   }
 
-  /** A read on the fail-fast connection; any failure becomes a 503 naming the outage. */
+  /** A read on the fail-fast connection (or the writer while only it is back); a failure is a 503. */
   async function read<T>(work: (client: Redis) => Promise<T>): Promise<T> {
-    const { reader: client } = clients();
+    const both = clients();
+    // The two connections reconnect on their own schedules after an outage: while only the writer is back, it
+    // reads too, or a job whose queued write has just landed (and so left the unlanded states) would be a 503.
+    const client =
+      both.reader.status !== "ready" && both.writer.status === "ready" ? both.writer : both.reader;
     try {
       return await work(client);
     } catch (error) {
@@ -288,11 +356,23 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
    * Queues a write and waits up to writeWaitMs for it to land. At the deadline, a write that Redis itself
    * refused (out of memory, read-only replica) is given up and refused with a 503: the job is not accepted. A
    * write still waiting for an unreachable Redis is accepted as queued and lands when Redis is back. A write
-   * Redis rejects for good is an error at once.
+   * Redis rejects for good is an error at once. With `keep` (the result of a job this store accepted) a write
+   * Redis refuses is not given up either: it stays queued and retried, as the client already holds the job's id
+   * and giving it up would leave the job "running" until it expired.
    */
-  async function write(jobKey: string, op: () => Promise<void>): Promise<void> {
+  async function write(
+    jobKey: string,
+    op: () => Promise<void>,
+    state: Unlanded,
+    keep = false,
+  ): Promise<void> {
     const control: WriteControl = {};
     const landed = queue.enqueue(jobKey, op, control);
+    unlanded.set(jobKey, state);
+    const forget = () => {
+      if (unlanded.get(jobKey) === state) unlanded.delete(jobKey);
+    };
+    landed.then(forget, forget);
     let failed: unknown;
     let settled = false;
     const watched = landed.then(
@@ -302,13 +382,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       (error: unknown) => {
         settled = true;
         failed = error;
-        if (!control.cancelled) log.error("job store write dropped", { error: describeError(error) });
+        // Those dropped by close() are counted in its one line, not logged one by one.
+        if (!control.cancelled && !closing) {
+          log.error("job store write dropped", { error: describeError(error) });
+        }
       },
     );
     await writeDeadline.wait(watched);
     if (!settled) {
-      if (isReplyError(control.lastError)) {
+      if (isReplyError(control.lastError) && !keep) {
         control.cancelled = true;
+        forget();
         // Redis's own reply names the reason (OOM, READONLY), which the 503 passes on to the client.
         throw new NodeError(`job store refused the write: ${control.lastError.message}`, {
           cause: control.lastError,
@@ -317,7 +401,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
           meta: { redis: where },
         });
       }
-      log.debug("job store write queued", { queued: queue.size() });
+      if (keep && control.lastError !== undefined) {
+        log.warn("job result kept queued: the job store refuses it for now", {
+          error: describeError(control.lastError),
+          queued: queue.size(),
+        });
+      } else log.debug("job store write queued", { queued: queue.size() });
       return;
     }
     if (failed !== undefined) {
@@ -325,6 +414,30 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
         ? failed
         : new NodeError("job store write failed", { cause: failed, status: 503 });
     }
+  }
+
+  /**
+   * Resolves at once while the writer is connected, else when it is back. Job writes wait here during an outage
+   * rather than in ioredis's offline queue, where the command timeout failed each of them into the write
+   * queue's retries: a warning per queued write (10,000 lines for a full queue), and up to one backoff (5 s)
+   * of delay before landing once Redis was back.
+   */
+  function whenWriterReady(): Promise<void> {
+    if (writer?.status === "ready") return Promise.resolve();
+    if (writerRefused) return Promise.reject(writerRefused);
+    writerBack ??= Promise.withResolvers<void>();
+    return writerBack.promise;
+  }
+
+  /** New work is refused (503) once maxQueuedWrites writes wait for Redis. */
+  function refuseWhenFull(): void {
+    const queued = queue.size();
+    if (queued < maxQueuedWrites) return;
+    throw new NodeError("job store unavailable: too many writes waiting for the backend", {
+      status: 503,
+      retryable: true,
+      meta: { queued, redis: where },
+    });
   }
 
   function setPendingCount(reply: unknown): void {
@@ -441,6 +554,40 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
     }
   }
 
+  /** The jobs Redis holds for `client` among `ids`: completed ones, then running ones, each in request order. */
+  async function getLanded(client: string, ids: readonly string[]): Promise<JobResult[]> {
+    const members = ids.map((id) => key.member(client, id));
+    const reply = await read(
+      (r) =>
+        evalScript(
+          r,
+          SCRIPTS.get,
+          [...members.map(key.done), ...members.map(key.pending), key.dlru],
+          [String(ids.length), String(score()), ...members],
+        ) as Promise<[(string | null)[], (string | null)[]]>,
+    );
+    const [done, pending] = reply;
+    const out: JobResult[] = [];
+    for (const value of done) if (value) out.push(parseJson(value) as JobResult);
+    for (const value of pending) if (value) out.push((parseJson(value) as PendingEntry).job);
+    return out;
+  }
+
+  /** The ids Redis lists for `client`: [running, completed]. */
+  async function listLanded(client: string, filter: JobListFilter): Promise<[string[], string[]]> {
+    const reply = await read(
+      (r) =>
+        evalScript(
+          r,
+          SCRIPTS.list,
+          [key.pendingIndex(client), key.doneIndex(client)],
+          [filter, String(nowScore()), completedTtlMs > 0 ? String(nowScore() - completedTtlMs * 1024) : ""],
+        ) as Promise<[string[], string[]]>,
+    );
+    const [pending, done] = reply;
+    return [pending.map((id) => decodeURIComponent(id)), done.map((id) => decodeURIComponent(id))];
+  }
+
   const store: RedisJobStore = {
     name: "store",
 
@@ -487,64 +634,86 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
 
     async setRunning(client, job, extra) {
       const m = key.member(client, job.id);
+      if (!admitted.has(m)) refuseWhenFull();
       const entry: PendingEntry = { job, owner: instanceId, containers: [...(extra?.containers ?? [])] };
-      await write(m, async () => {
-        const reply = await writeScript(
-          SCRIPTS.setRunning,
-          [key.pending(m), key.pendingIndex(client), key.pall, key.own],
-          [
-            stringifyJsonFast(entry),
-            String(pendingTtlMs),
-            String(score() + pendingTtlMs * 1024),
-            enc(job.id),
-            m,
-            String(nowScore()),
-          ],
-        );
-        setPendingCount(reply);
-      });
+      await write(
+        m,
+        async () => {
+          await whenWriterReady();
+          const reply = await writeScript(
+            SCRIPTS.setRunning,
+            [key.pending(m), key.pendingIndex(client), key.pall, key.own],
+            [
+              stringifyJsonFast(entry),
+              String(pendingTtlMs),
+              String(score() + pendingTtlMs * 1024),
+              enc(job.id),
+              m,
+              String(nowScore()),
+            ],
+          );
+          setPendingCount(reply);
+        },
+        { client, job },
+      );
+      admitted.add(m);
     },
 
     async setDone(client, job) {
       const m = key.member(client, job.id);
-      await write(m, () => storeDone(client, job, m));
+      // The final write of a job accepted here is never refused for room (the client holds its id); any other
+      // (a PUT /api/status for a job not started here) is held to the bound.
+      const accepted = admitted.take(m);
+      if (!accepted) refuseWhenFull();
+      await write(
+        m,
+        async () => {
+          await whenWriterReady();
+          await storeDone(client, job, m);
+        },
+        { client, job },
+        accepted,
+      );
     },
 
     async get(client, ids) {
       if (ids.length === 0) return [];
-      const members = ids.map((id) => key.member(client, id));
-      const reply = await read(
-        (r) =>
-          evalScript(
-            r,
-            SCRIPTS.get,
-            [...members.map(key.done), ...members.map(key.pending), key.dlru],
-            [String(ids.length), String(score()), ...members],
-          ) as Promise<[(string | null)[], (string | null)[]]>,
-      );
-      const [done, pending] = reply;
-      const out: JobResult[] = [];
-      for (const value of done) if (value) out.push(parseJson(value) as JobResult);
-      for (const value of pending) if (value) out.push((parseJson(value) as PendingEntry).job);
-      return out;
+      if (unlanded.size === 0) return getLanded(client, ids);
+      // Jobs with a write still on its way answer from it (newer than Redis, and there while Redis is away).
+      const local = ids.map((id) => unlanded.get(key.member(client, id))?.job);
+      const missing = ids.filter((_, i) => local[i] === undefined);
+      if (missing.length === ids.length) return getLanded(client, ids);
+      const stored = missing.length > 0 ? await getLanded(client, missing) : [];
+      const byId = new Map<string, JobResult>();
+      for (const job of stored) if (!byId.has(job.id)) byId.set(job.id, job);
+      const found: JobResult[] = [];
+      for (const [i, id] of ids.entries()) {
+        const job = local[i] ?? byId.get(id);
+        if (job) found.push(job);
+      }
+      return completedFirst(found);
     },
 
     async listIds(client, filter: JobListFilter) {
-      const reply = await read(
-        (r) =>
-          evalScript(
-            r,
-            SCRIPTS.list,
-            [key.pendingIndex(client), key.doneIndex(client)],
-            [
-              filter,
-              String(nowScore()),
-              completedTtlMs > 0 ? String(nowScore() - completedTtlMs * 1024) : "",
-            ],
-          ) as Promise<[string[], string[]]>,
-      );
-      const [pending, done] = reply;
-      return [...pending, ...done].map((id) => decodeURIComponent(id));
+      const [pending, done] = await listLanded(client, filter);
+      if (unlanded.size === 0) return [...pending, ...done];
+      // Jobs with a write still on its way are listed by the state it carries.
+      const mine = new Map<string, boolean>();
+      for (const state of unlanded.values()) {
+        if (state.client === client) mine.set(state.job.id, state.job.status === "running");
+      }
+      if (mine.size === 0) return [...pending, ...done];
+      const isRunning = (id: string) => mine.get(id) ?? true;
+      const isDone = (id: string) => !(mine.get(id) ?? false);
+      const listedPending = pending.filter(isRunning);
+      const listedDone = done.filter(isDone);
+      const listed = new Set([...listedPending, ...listedDone]);
+      for (const [id, running] of mine) {
+        if (listed.has(id)) continue;
+        if (running && filter !== "completed") listedPending.push(id);
+        if (!running && filter !== "pending") listedDone.push(id);
+      }
+      return [...listedPending, ...listedDone];
     },
 
     pendingCount() {
@@ -590,6 +759,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisJobStore {
       const drained = await queue.drain(options.closeDrainMs ?? 5_000);
       if (!drained) log.error("job store closing with writes still queued", { queued: queue.size() });
       queue.close();
+      writerBack?.reject(new NodeError("job store closed before the write landed", { status: 503 }));
+      writerBack = undefined;
       const toClose = [writer, reader];
       writer = undefined;
       reader = undefined;
