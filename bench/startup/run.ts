@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary, repoRoot } from "../../test/fixtures/binary.ts";
 import { freePort } from "../../test/fixtures/net.ts";
+import { residentKb } from "../../test/fixtures/proc-status.ts";
 
 const runs = Number(process.argv[2] ?? 10);
 const work = mkdtempSync(join(tmpdir(), "bench-startup-"));
@@ -41,8 +42,7 @@ async function timeToHealthy(argv: string[], port: number): Promise<{ ms: number
     await Bun.sleep(1);
   }
   await Bun.sleep(1000); // let it settle to idle before reading its memory
-  const status = readFileSync(`/proc/${proc.pid}/status`, "utf8");
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const rssKb = residentKb(proc.pid) ?? 0;
   proc.kill("SIGTERM");
   await proc.exited;
   return { ms, rssKb };

@@ -4,8 +4,8 @@
 // types, oversize bodies — plus a slow-loris sender and many idle connections. Zero 5xx, every error reply JSON
 // with an `error`, the node still serving and its memory back near where it started. Loopback only.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { residentKb } from "../../fixtures/proc-status.ts";
 import { type NodeFixture, startNode } from "./node-process.ts";
 
 const REQUESTS = 10_000;
@@ -138,9 +138,11 @@ async function send(r: Gen, containers: string[]): Promise<Outcome> {
   return { status: res.status, contentType: res.headers.get("content-type") ?? "", body: text, route };
 }
 
+/** The node's resident memory in KiB (it is running: a missing reading is a test failure). */
 function rssKb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const kb = residentKb(pid);
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return kb;
 }
 
 describe("hostile input through the binary", () => {
