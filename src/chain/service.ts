@@ -7,7 +7,7 @@
 // configuration error and fails start-up with a one-line reason.
 import type { Config } from "../config/schema.ts";
 import { buildRuleTable } from "../guardian/rules.ts";
-import { describeError } from "../lib/errors.ts";
+import { describeError, StartupError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
@@ -19,7 +19,7 @@ import { type Coordinator, createCoordinator } from "./coordinator.ts";
 import { createListener, type Listener } from "./listener.ts";
 import { createReader, type Reader } from "./reader.ts";
 import { type RegistryAddresses, resolveRegistry } from "./registry.ts";
-import { createRpc, isRetryableRpcError, type Rpc, rpcErrorText } from "./rpc.ts";
+import { createRpc, type Rpc, rpcErrorText } from "./rpc.ts";
 import { createWalletChecker, type WalletChecker } from "./wallet-checker.ts";
 
 /** Set-up's wait for the first connection; later attempts run in the background. */
@@ -130,13 +130,17 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     });
   };
 
-  /** Transport failures are remembered and retried later; anything else (no Registry there) is fatal. */
+  /**
+   * Only a definite "no Registry at registry_address" is fatal (a config error); every other failure — no
+   * answer, an HTTP 404/401/5xx from a proxy in front of the RPC, a JSON-RPC error — is remembered, shown in
+   * /health and tried again, so that an RPC hiccup at start-up never ends the node.
+   */
   const tryConnect = async (): Promise<boolean> => {
     try {
       await connect();
       return true;
     } catch (error) {
-      if (!isRetryableRpcError(error)) throw error;
+      if (error instanceof StartupError) throw error;
       connectError = rpcErrorText(error);
       return false;
     }

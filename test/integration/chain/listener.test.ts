@@ -362,6 +362,43 @@ describe("chain service start-up", () => {
     }
   });
 
+  test("behavior: an RPC that answers HTTP 404 at start-up does not fail set-up; the service connects once it serves", async () => {
+    await using chain = await startChain();
+    let serving = false;
+    // A proxy in front of the RPC that answers 404 until its backend is up (a misrouted or half-deployed RPC).
+    const proxy = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (req) =>
+        serving
+          ? fetch(chain.rpcUrl, { method: "POST", headers: req.headers, body: await req.text() })
+          : new Response("not found", { status: 404 }),
+    });
+    try {
+      const config = configFor(chain, { chain: { rpc_url: `http://127.0.0.1:${proxy.port}` } });
+      const service = createChainService({
+        config,
+        log: createLog("chain"),
+        sink: { track: () => {} },
+        rpcBackoff: { baseMs: 10, maxMs: 50 },
+        retryBackoff: { baseMs: 20, maxMs: 100 },
+      });
+      const controller = new AbortController();
+      await service.setup?.(controller.signal);
+      const health = service.health?.();
+      expect(health).toMatchObject({ ok: false });
+      expect(String(health?.detail)).toMatch(/404/);
+      const running = service.run?.(controller.signal);
+      serving = true;
+      await waitFor("connection", () => service.listener()?.progress().phase === "live");
+      expect(service.context()?.addresses.coordinator).toBe(chain.addresses.coordinator);
+      controller.abort();
+      await running;
+    } finally {
+      proxy.stop(true);
+    }
+  }, 60_000);
+
   test("behavior: an RPC that is down at start-up does not fail set-up; the service connects when it comes up", async () => {
     await using chain = await startChain();
     await chain.stop();
