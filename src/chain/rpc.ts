@@ -110,7 +110,8 @@ export function rpcErrorText(error: unknown): string {
     const details = error.details && error.details !== error.shortMessage ? ` (${error.details})` : "";
     // The status says what went wrong with an HTTP reply (404: a wrong path, 401/403: a missing key).
     const http = error.walk((e) => e instanceof HttpRequestError && e.status !== undefined);
-    const status = http instanceof HttpRequestError && http.status !== undefined ? ` HTTP ${http.status}` : "";
+    const status =
+      http instanceof HttpRequestError && http.status !== undefined ? ` HTTP ${http.status}` : "";
     return oneLine(`${error.shortMessage.split("\n")[0]}${status}${details}`);
   }
   if (error instanceof Error) return oneLine(error.message.split("\n")[0] ?? error.name);
