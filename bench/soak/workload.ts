@@ -24,7 +24,7 @@ export interface LoadPlan {
   chain: ChainMix;
 }
 
-/** The mix both run: ~16 off-chain jobs/s, a recurring subscription every 4 s and a callback every 3 s. */
+/** The mix both run: 13 off-chain jobs/s (8 single, a batch of 4, a stream), a recurring subscription every 4 s and a callback every 3 s. */
 export const MIX = {
   offchain: { singlesPerS: 8, batchesPerS: 1, batchSize: 4, streamsPerS: 1, statusReadsPerS: 2 },
   chain: { subscriptionEveryS: 4, callbackEveryS: 3, frequency: 2, period: 6 },
@@ -34,7 +34,10 @@ export type Phase = "warm-up" | "quiet" | "load";
 
 export interface Sample extends ProcessSample {
   phase: Phase;
-  /** Seconds since the load phase started (negative during warm-up). */
+  /**
+   * Seconds since the load phase started: negative during warm-up; the quiet sample after warm-up counts from
+   * the warm-up's end.
+   */
   atS: number;
   /** Off-chain jobs completed correctly, and deliveries recorded, so far (all phases). */
   jobs: number;

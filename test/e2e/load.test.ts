@@ -1,6 +1,6 @@
 // Two minutes of the soak's mixed load (bench/soak/workload.ts) through the release binary with a Redis job
 // store, on anvil with 1-second blocks and the node's managed echo containers: single jobs, batches, streams
-// and status reads at ~16 jobs/s, a recurring subscription every 4 s and a callback every 3 s. Checked: every
+// and status reads at 13 jobs/s, a recurring subscription every 4 s and a callback every 3 s. Checked: every
 // job and delivery exactly once and right, memory under the stated bound, no fd or TCP connection left behind
 // once quiet, p99 not degrading. The sample table and figures are printed; `bun run bench/soak/run.ts` is the
 // 30-minute version.
@@ -39,7 +39,7 @@ afterAll(async () => {
 describe("two minutes of mixed off-chain jobs and subscriptions through the binary", () => {
   test("default: every off-chain job accepted completed with the right result", () => {
     const o = result.offchain;
-    // The mix sends ~16 jobs/s: a node that stopped accepting early would show here, not only as errors.
+    // The mix sends 13 jobs/s: a node that stopped accepting early would show here, not only as errors.
     expect(o.accepted).toBeGreaterThan(PLAN.loadS * 10);
     expect({ wrong: o.wrong, lost: o.lost, refused: o.refused, skipped: o.skipped }).toEqual({
       wrong: 0,
