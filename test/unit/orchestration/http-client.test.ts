@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { createHttpClient } from "../../../src/orchestration/http-client.ts";
 import { startBlackhole } from "../../fixtures/blackhole.ts";
-import { within } from "../../fixtures/net.ts";
+import { waitFor, within } from "../../fixtures/net.ts";
 import { END, rawServer } from "../../fixtures/raw-http.ts";
 
 const signal = () => new AbortController().signal;
@@ -28,6 +28,20 @@ describe("createHttpClient", () => {
     expect(request).toContain("Content-Length: 10\r\n");
     expect(request).toEndWith('\r\n\r\n{"a":"é"}'.replace("é", "\xc3\xa9"));
   });
+
+  test("behavior: idle connections too old to reuse are closed with no further call (a burst leaves none open)", async () => {
+    // A server that never closes idle connections, as the example echo (255 s) and many others.
+    using server = rawServer(() => [
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ]);
+    const post = createHttpClient();
+    await Promise.all(Array.from({ length: 4 }, () => post(`${server.url}/x`, JSON_TYPE, "{}", signal())));
+    expect(server.connections()).toBe(4);
+    // Closed by the client's sweep (4-8 s after going idle); before the fix they stayed open for good.
+    await waitFor("the idle connections to be closed", () => server.openConnections() === 0, 20_000);
+    expect((await post(`${server.url}/x`, JSON_TYPE, "{}", signal())).text).toBe("{}");
+    expect(server.connections()).toBe(5);
+  }, 30_000);
 
   test("behavior: chunked body split across writes, interim 100 reply, UTF-8 split inside a character", async () => {
     const text = Buffer.from('{"s":"h€llo"}');
