@@ -3,6 +3,7 @@
 // inbound (to `serverPort`, the REST clients) and outbound (Redis, the RPC, containers, Docker over TCP).
 // Linux only; a process that is gone reads as zeros.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { residentKb } from "../../test/fixtures/proc-status.ts";
 
 export interface ProcessSample {
   rssKb: number;
@@ -13,15 +14,6 @@ export interface ProcessSample {
   tcpIn: number;
   /** TCP connections (any state but LISTEN) the process opened. */
   tcpOut: number;
-}
-
-/** VmRSS of `pid` in kB. */
-export function rssKb(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
 }
 
 /** Socket inodes among the open fds of `pid`, and the fd count. */
@@ -84,7 +76,7 @@ export function sampleProcess(pid: number, serverPort: number): ProcessSample {
     if (row.localPort === serverPort) tcpIn++;
     else tcpOut++;
   }
-  return { rssKb: rssKb(pid), fds, sockets: socketInodes.size, tcpIn, tcpOut };
+  return { rssKb: residentKb(pid) ?? 0, fds, sockets: socketInodes.size, tcpIn, tcpOut };
 }
 
 /**
