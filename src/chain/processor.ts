@@ -196,6 +196,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let leaseHeld: boolean | undefined;
   /** Whether the journal's subscriptions were taken in since start-up or since this process took the lease. */
   let journalRestored = false;
+  let journalError: string | undefined;
   let lastError: string | undefined;
   let failedDeliveries = 0;
 
@@ -674,7 +675,25 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       }
       if (!holding) return;
     }
-    if (deps.journal) await takeInJournal(deps.journal);
+    if (deps.journal) {
+      // A journal that cannot be read (Redis down) holds back only what is in it, not the on-chain work.
+      // Logged when the failure starts or changes, not every step.
+      await takeInJournal(deps.journal).then(
+        () => {
+          if (journalError !== undefined) log.info("Delegated-subscription journal readable again");
+          journalError = undefined;
+        },
+        (error: unknown) => {
+          const text = describeError(error);
+          if (text !== journalError) {
+            log.warn("Could not read the delegated-subscription journal; trying again each step", {
+              error: text,
+            });
+          }
+          journalError = text;
+        },
+      );
+    }
 
     const now = nowS();
     const nowMs = clock();

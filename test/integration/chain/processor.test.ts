@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeAbiParameters, encodeAbiParameters, type Hex, stringToHex } from "viem";
 import type { Config } from "../../../src/config/schema.ts";
 import { parseJson } from "../../../src/lib/json.ts";
-import type { LogRecord } from "../../../src/lib/log.ts";
+import { createLog, type LogRecord } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
 import { type DelegatedSubscriptionMessage, parseJobMessage } from "../../../src/shared/messages.ts";
+import { createRedisDelegatedJournal } from "../../../src/store/redis-delegated-journal.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
   cancelSubscription,
@@ -23,6 +24,7 @@ import {
 import { signedDelegatedRequest } from "../../fixtures/e2e-chain.ts";
 import { waitFor } from "../../fixtures/net.ts";
 import { chainNodeConfig, type ProcessorNode, startProcessorNode } from "../../fixtures/processor-node.ts";
+import { startPrivateRedis } from "../../fixtures/redis.ts";
 
 interface Delivery {
   subscriptionId: number;
@@ -292,4 +294,49 @@ describe("processor on anvil", () => {
       all.filter((d) => d.input !== "0x" && d.subscriptionId === all.at(-1)?.subscriptionId),
     ).toHaveLength(1);
   });
+});
+
+describe("processor with a delegated-subscription journal in Redis", () => {
+  test("behavior: an unreadable journal (Redis down) holds back only itself: callbacks are delivered, and its subscriptions are taken in once Redis is back", async () => {
+    await using chain = await startChain();
+    await using redis = await startPrivateRedis();
+    const endpoint = { host: redis.host, port: redis.port, db: 0, password: null };
+    const key = "journal-outage:delegated";
+    const journal = createRedisDelegatedJournal({ redis: endpoint, key, log: createLog("journal") });
+    await journal.setup?.(AbortSignal.timeout(5_000));
+    await redis.stop();
+    const node = await startProcessorNode(configFor(chain), { run: pipeline, journal, name: "journal-node" });
+    try {
+      const { id } = await requestCallback(chain, { containers: "echo", inputs: "0x5678" });
+      await waitFor("the callback delivered while the journal is down", async () =>
+        (await deliveries(chain, "callbackConsumer")).find((d) => d.subscriptionId === id),
+      );
+      const unreadable = logged(
+        node.logs,
+        "Could not read the delegated-subscription journal; trying again each step",
+      );
+      expect(unreadable).toHaveLength(1); // once, not every step
+
+      // Redis is back; another process (a standby's REST server) saved a delegated subscription meanwhile.
+      await redis.start();
+      const other = createRedisDelegatedJournal({ redis: endpoint, key, log: createLog("journal") });
+      await other.setup?.(AbortSignal.timeout(5_000));
+      const sub = await delegatedSubscription(chain, { containers: "echo" });
+      await other.save("d:standby:7100", await delegatedMessage(chain, sub, 7100));
+      await other.close?.();
+      await waitFor(
+        "the journal's delegated subscription delivered",
+        async () =>
+          (await deliveries(chain, "delegator")).find((d) => d.interval === 1 && d.input !== "0x")
+            ? true
+            : undefined,
+        30_000,
+      );
+      expect(logged(node.logs, "Delegated-subscription journal readable again")).toHaveLength(1);
+      expect(logged(node.logs, "Tracked new delegate subscription").some((r) => r.nonce === 7100)).toBe(true);
+    } finally {
+      await node.stop();
+      await journal.close?.();
+    }
+  }, 90_000);
 });
