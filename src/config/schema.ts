@@ -142,7 +142,9 @@ const ChainSchema = v.object({
   rpc_max_retries: v.optional(v.pipe(int(), nonNegative("rpc_max_retries")), 5),
   // Hot standby: with Redis configured, node processes sharing the wallet hold a lease in Redis; only the holder
   // sends. A standby takes over at most this long after the holder stops renewing.
-  lease_ttl: v.optional(v.pipe(float(), v.minValue(1, "lease_ttl must be at least 1 s")), 15),
+  // 11 s: a standby polls every ttl/3, so it takes over at most ttl + ttl/3 (≈ 14.7 s) after the holder's last
+  // renewal — within the 15 s an operator is promised by default.
+  lease_ttl: v.optional(v.pipe(float(), v.minValue(1, "lease_ttl must be at least 1 s")), 11),
 });
 
 const RateLimitSchema = v.object({
