@@ -153,6 +153,7 @@ export function createNode(config: Config, log: Logger, warnings: readonly strin
       lookup: lookupContainers,
       context: () => chain?.context(),
       head: () => chain?.head() ?? null,
+      chainNowMs: () => chain?.chainNowMs() ?? null,
       run: (job, signal) => orchestrator.run(job, signal),
       journal,
       ...(lease ? { lease } : {}),

@@ -1,14 +1,19 @@
-// The chain Processor (reference chain/processor.py, node-behavior §8.10), replacing the interim tracker: it
-// takes subscriptions from the Listener and delegated subscriptions from REST, decides which interval is due,
-// runs it through the node's one orchestrator and delivers it, exactly once per interval.
+// The chain Processor (reference chain/processor.py, node-behavior §8.10): takes subscriptions from the Listener
+// and delegated subscriptions from REST, decides which interval is due, runs it through the node's one
+// orchestrator and delivers it, exactly once per interval. This file is the shell around small parts that each
+// own one job:
+// - interval-machine.ts: the pure state machine of one interval (phases, attempts, retries, backoff);
+// - due-schedule.ts: a min-heap of the next time each subscription needs attention, so a step touches only the
+//   subscriptions that are due (100,000 tracked with nothing due: nothing is scanned);
+// - due-check.ts: the on-chain reads for intervals that fell due (chunked, bounded concurrency, verdicts only);
+// - event-scan.ts: cancellations and fulfilments from the Coordinator's logs (adaptive range; a refused scan
+//   holds nothing else back);
+// - delivery.ts / wallet.ts / transactions.ts: one delivery, the key, the transactions.
 //
-// How it keeps the RPC load bounded (the reference made 4–9 calls per subscription every 100 ms):
-// - Due-ness is arithmetic on the local clock (as the reference): no call for a subscription that is not due.
-// - Once per new block (the head the Listener already polls: no extra eth_blockNumber): one eth_getLogs for the
-//   Coordinator's SubscriptionCancelled / SubscriptionFulfilled events, which sees a cancellation within one
-//   block, and one receipt lookup per transaction in flight.
-// - When intervals become due: one readRedundancyCountBatch for all of them, plus nodeResponded, and the wallet
-//   checks for paid ones, once per interval.
+// Time is the chain's (block-watcher.ts: the latest block's timestamp plus the time since it was seen): the
+// Coordinator computes intervals from block.timestamp, so a host clock that is off, an idle chain or a halted
+// sequencer never makes the node deliver (or give up) an interval the chain is not at.
+//
 // Exactly once: an interval is never dispatched twice while it runs or while its transaction is in flight, and
 // every delivery is simulated against the pending block first, so a delivery sent before a restart (still in
 // the mempool) makes the new one fail in simulation (NodeRespondedAlready) rather than go out twice.
@@ -28,11 +33,23 @@ import type { SendLease } from "../shared/lease.ts";
 import type { DelegatedSubscriptionMessage } from "../shared/messages.ts";
 import { type Clock, Subscription, systemClock } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
-import { type BatchReads, createBatchReads } from "./batch-reads.ts";
+import { createBatchReads } from "./batch-reads.ts";
 import { createDelegatedQuota } from "./delegated-quota.ts";
 import { delegatedSignerProblem } from "./delegated-signature.ts";
 import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./delivery.ts";
+import { createDueCheck, type DueItem, type DueVerdict } from "./due-check.ts";
+import { DueSchedule } from "./due-schedule.ts";
+import { confirmCancelled, createEventScanner } from "./event-scan.ts";
 import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
+import {
+  advance,
+  type CheckVerdict,
+  DEFAULT_RULES,
+  type IntervalEvent,
+  type IntervalState,
+  initialState,
+  type MachineRules,
+} from "./interval-machine.ts";
 import { createPaymentWallet, type PaymentWallet } from "./payment-wallet.ts";
 import { rpcErrorText } from "./rpc.ts";
 import type { ChainContext } from "./service.ts";
@@ -40,9 +57,7 @@ import { createTransactionManager, type SentTx, type TxOutcome } from "./transac
 import { createWallet, type Wallet } from "./wallet.ts";
 
 /** Mined-and-reverted deliveries of one interval before the subscription is given up (the reference's 3). */
-export const MAX_ATTEMPTS = 3;
-/** Container failures of one recurring interval before that interval is given up. */
-const MAX_CONTAINER_FAILURES = 3;
+export const MAX_ATTEMPTS = DEFAULT_RULES.maxAttempts;
 
 export interface ProcessorDeps {
   config: Config;
@@ -52,8 +67,13 @@ export interface ProcessorDeps {
   lookup(hash: string): readonly string[] | undefined;
   /** The chain context once connected; the processor waits for it. */
   context(): ChainContext | undefined;
-  /** The newest block the Listener has seen (no RPC call). */
+  /** The newest block seen by the chain service's block watcher (no RPC call). */
   head(): bigint | null;
+  /**
+   * The chain's clock in ms (latest block's timestamp plus the time since it was seen); null before the first
+   * block. Without it (or while null) the processor's own clock is used.
+   */
+  chainNowMs?(): number | null;
   run(job: OrchestratorJob, signal?: AbortSignal): Promise<ContainerResult[]>;
   /** Keeps accepted delegated subscriptions across restarts and take-overs; without it they live in memory. */
   journal?: DelegatedJournal;
@@ -77,6 +97,8 @@ export interface ProcessorSettings {
   delegatedTtlMs: number;
   simulationAttempts: number;
   simulationRetryMs: number;
+  /** Intervals handed to one due check at most (the rest wait for the next step). */
+  maxCheckBatch: number;
 }
 
 const DEFAULTS: ProcessorSettings = {
@@ -91,20 +113,8 @@ const DEFAULTS: ProcessorSettings = {
   delegatedTtlMs: 24 * 3600 * 1000,
   simulationAttempts: 3,
   simulationRetryMs: 500,
+  maxCheckBatch: 20_000,
 };
-
-type Phase = "unchecked" | "ready" | "running" | "sent" | "done";
-
-interface IntervalState {
-  phase: Phase;
-  attempts: number;
-  containerFailures: number;
-  /** Local or transient failures (RPC down…) of this interval so far, for the backoff. */
-  retries: number;
-  /** ms; not dispatched or checked again before this. */
-  notBefore: number;
-  txHash?: string;
-}
 
 interface Tracked {
   key: string;
@@ -116,7 +126,8 @@ interface Tracked {
     /** ms; a verification that failed for a transient reason (RPC) is tried again after this. */
     retryAt: number;
   };
-  intervals: Map<number, IntervalState>;
+  /** The current interval's state (older intervals are forgotten: memory per subscription is constant). */
+  state?: IntervalState;
 }
 
 export interface ProcessorHealth extends ServiceHealth {
@@ -125,6 +136,8 @@ export interface ProcessorHealth extends ServiceHealth {
   /** Bytes of the held delegated subscriptions' data (bounded by the quota). */
   delegated_bytes: number;
   running: number;
+  /** Intervals cleared to run, waiting for a dispatch slot. */
+  ready: number;
   pending_txs: number;
   deliveries: {
     sent: number;
@@ -142,6 +155,10 @@ export interface ProcessorHealth extends ServiceHealth {
   payment_wallet_balance_wei: string | null;
   /** "none" (no standby set-up), "held", or "standby: …". */
   lease: string;
+  /** The event scan's state: blocks behind the head and its last error. */
+  events: { behind: number; error: string | null };
+  /** How far the chain's clock is from the host's, s (positive: the chain is behind); null before a block. */
+  chain_clock_lag_s: number | null;
 }
 
 export interface Processor extends Service, SubscriptionSink, DelegatedSubscriptionSink {
@@ -152,18 +169,20 @@ export interface Processor extends Service, SubscriptionSink, DelegatedSubscript
 
 const cancelledEvent = parseAbiItem("event SubscriptionCancelled(uint32 indexed id)");
 const fulfilledEvent = parseAbiItem("event SubscriptionFulfilled(uint32 indexed id, address indexed node)");
-/** Refusals that depend on which second the chain's next block has: worth asking again a little later. */
+/** Refusals that depend on which second the chain's next block has: asked again after the next block. */
 const TIMING_ERRORS = new Set(["SubscriptionNotActive", "IntervalMismatch"]);
-const MAX_TIMING_RETRIES = 10;
-const TIMING_RETRY_MS = 1_000;
 /** Receipt checks without a new block, while transactions are in flight. */
 const RECEIPT_RECHECK_MS = 1_000;
-/** Widest eth_getLogs range asked for at once (after an outage the node catches up in steps). */
-const MAX_LOG_RANGE = 1_000n;
+/** How often over-quota journal entries are offered to the quota again. */
+const DEFERRED_RETRY_MS = 30_000;
 
 export function createProcessor(deps: ProcessorDeps): Processor {
   const { config, log, rules } = deps;
   const settings = { ...DEFAULTS, ...deps.settings };
+  const machineRules: MachineRules = {
+    ...DEFAULT_RULES,
+    containerRetryBaseMs: settings.containerRetryBaseMs,
+  };
   const clock = deps.clock ?? systemClock;
   const walletConfig = config.chain.wallet;
   const privateKey = walletConfig?.private_key;
@@ -171,6 +190,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   const paymentAddress = walletConfig.payment_address || null;
 
   const tracked = new Map<string, Tracked>();
+  const schedule = new DueSchedule();
+  /** Keys whose interval is cleared to run, waiting for a dispatch slot (insertion order: first due, first run). */
+  const ready = new Set<string>();
+  /** Delegated subscriptions not verified yet (signature, payment): few, checked every step. */
+  const unverified = new Set<string>();
   const running = new Set<Promise<void>>();
   const quota = createDelegatedQuota({
     maxCount: settings.maxDelegated,
@@ -183,12 +207,12 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     | {
         ctx: ChainContext;
         wallet: Wallet & { transactions: ReturnType<typeof createTransactionManager> };
-        batch: BatchReads;
         paymentWallet: PaymentWallet;
+        dueCheck: ReturnType<typeof createDueCheck>;
+        scanner: ReturnType<typeof createEventScanner>;
       }
     | undefined;
   let lastHead: bigint | null = null;
-  let lastLogBlock: bigint | null = null;
   let balance: bigint | null = null;
   let balanceAt = 0;
   let paymentBalance: bigint | null = null;
@@ -197,12 +221,21 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   /** Whether the journal's subscriptions were taken in since start-up or since this process took the lease. */
   let journalRestored = false;
   let journalError: string | undefined;
+  /** Journal entries the quota could not take yet: left in the journal, offered again later (never deleted). */
+  const deferred = new Set<string>();
+  let deferredAt = 0;
   let lastError: string | undefined;
   let failedDeliveries = 0;
+  let checking: Promise<void> | undefined;
+  const toCheck = new Set<string>();
+  let scanBehind = 0n;
+  let scanError: string | undefined;
 
-  const nowS = () => clock() / 1000;
+  /** The chain's time (ms): what the Coordinator's interval arithmetic will use. */
+  const nowMs = (): number => deps.chainNowMs?.() ?? clock();
   const ownerKey = (owner: string) => owner.toLowerCase();
   const delegatedKey = (owner: string, nonce: number) => `d:${owner.toLowerCase()}:${nonce}`;
+  const isOneShot = (t: Tracked) => t.delegated !== undefined || t.sub.isCallback;
 
   function attach(ctx: ChainContext): void {
     const wallet = createWallet({
@@ -233,27 +266,40 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       wallet,
       walletChecker: ctx.walletChecker,
     });
+    const batch = createBatchReads(ctx.rpc.client, ctx.coordinator.address);
     attached = {
       ctx,
       wallet,
       paymentWallet,
-      batch: createBatchReads(ctx.rpc.client, ctx.coordinator.address),
+      dueCheck: createDueCheck({
+        reader: ctx.reader,
+        nodeResponded: (pairs, node, block) => batch.nodeResponded(pairs, node, block),
+        walletChecker: ctx.walletChecker,
+        node: wallet.address,
+        log: log.child({ component: "due-check" }),
+      }),
+      scanner: createEventScanner({
+        getLogs: (fromBlock, toBlock) =>
+          ctx.rpc.client.getLogs({
+            address: ctx.coordinator.address,
+            events: [cancelledEvent, fulfilledEvent],
+            fromBlock,
+            toBlock,
+          }),
+        log: log.child({ component: "event-scan" }),
+      }),
     };
   }
 
-  function intervalState(t: Tracked, interval: number): IntervalState {
-    let state = t.intervals.get(interval);
-    if (!state) {
-      state = { phase: "unchecked", attempts: 0, containerFailures: 0, retries: 0, notBefore: 0 };
-      t.intervals.set(interval, state);
-      // Only the current interval matters: forget older ones so recurring subscriptions stay bounded.
-      for (const old of t.intervals.keys()) if (old < interval - 1) t.intervals.delete(old);
-    }
-    return state;
-  }
+  // ---------------------------------------------------------------------------------------------------------
+  // Tracking
 
   function stopTracking(t: Tracked, why: string, fields: Record<string, unknown> = {}): void {
     if (!tracked.delete(t.key)) return;
+    schedule.cancel(t.key);
+    ready.delete(t.key);
+    unverified.delete(t.key);
+    toCheck.delete(t.key);
     if (t.delegated) {
       quota.release(t.key);
       deps.journal?.remove(t.key).catch((error: unknown) => {
@@ -270,6 +316,244 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       reason: why,
       ...fields,
     });
+  }
+
+  /** When the interval after `interval` starts, in ms of chain time. */
+  function nextIntervalAt(sub: Subscription, interval: number): number {
+    return (sub.activeAt + interval * sub.period) * 1000;
+  }
+
+  /** Feeds an event to the interval's state machine and carries out what it says. */
+  function apply(t: Tracked, interval: number, event: IntervalEvent): void {
+    const state = t.state;
+    // An outcome for an interval the subscription has moved past: the log has it, the state is the new one's.
+    if (!state || state.interval !== interval || !tracked.has(t.key)) return;
+    const now = nowMs();
+    const { state: next, directive } = advance(state, event, {
+      nowMs: now,
+      oneShot: isOneShot(t),
+      rules: machineRules,
+    });
+    t.state = next;
+    switch (directive.kind) {
+      case "drop":
+        stopTracking(t, directive.why, { interval });
+        return;
+      case "finish":
+        if (isOneShot(t)) stopTracking(t, directive.why, { interval });
+        else schedule.schedule(t.key, nextIntervalAt(t.sub, interval));
+        return;
+      case "none":
+        break;
+    }
+    // Running and sent intervals wake on their own outcome; the others when their backoff is over.
+    if (next.phase === "unchecked" || next.phase === "ready")
+      schedule.schedule(t.key, Math.max(next.notBefore, now));
+  }
+
+  /** A subscription whose wake time came: what its current interval needs next. */
+  function examine(t: Tracked, now: number): void {
+    if (t.delegated && !t.delegated.verified) return; // verifyPending wakes it once verified
+    if (droppedAsExpired(t, now)) return;
+    if (t.sub.cancelled) {
+      log.info("Subscription cancelled", { id: t.sub.id });
+      stopTracking(t, "cancelled");
+      return;
+    }
+    const nowS = now / 1000;
+    if (!t.sub.isActive(nowS)) {
+      schedule.schedule(t.key, t.sub.activeAt * 1000 + 1);
+      return;
+    }
+    const interval = t.sub.interval(nowS);
+    if (interval > t.sub.frequency) {
+      log.info("Subscription expired", { id: t.sub.id });
+      stopTracking(t, "expired");
+      return;
+    }
+    if (!t.state || t.state.interval !== interval) t.state = initialState(interval);
+    const state = t.state;
+    if (state.notBefore > now) {
+      schedule.schedule(t.key, state.notBefore);
+      return;
+    }
+    switch (state.phase) {
+      case "unchecked":
+        toCheck.add(t.key);
+        return;
+      case "ready":
+        ready.add(t.key);
+        return;
+      case "done":
+        schedule.schedule(t.key, nextIntervalAt(t.sub, interval));
+        return;
+      default:
+        return; // running / sent: their outcome wakes them
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The due check: on-chain reads for intervals that fell due, in the background of the step
+
+  function startCheck(): void {
+    if (checking || toCheck.size === 0 || !attached) return;
+    const keys = [...toCheck].slice(0, settings.maxCheckBatch);
+    for (const key of keys) toCheck.delete(key);
+    checking = runCheck(keys)
+      .catch((error: unknown) => {
+        log.warn("Due check failed; trying again", { error: rpcErrorText(error) });
+        for (const key of keys) {
+          const t = tracked.get(key);
+          if (t?.state) apply(t, t.state.interval, { kind: "checked", verdict: { kind: "retry" } });
+        }
+      })
+      .finally(() => {
+        checking = undefined;
+      });
+  }
+
+  async function runCheck(keys: string[]): Promise<void> {
+    if (!attached) return;
+    const { ctx, dueCheck } = attached;
+    const items: DueItem[] = [];
+    const delegated: Tracked[] = [];
+    for (const key of keys) {
+      const t = tracked.get(key);
+      if (!t?.state || t.state.phase !== "unchecked") continue;
+      if (t.delegated) {
+        delegated.push(t);
+        continue;
+      }
+      items.push({
+        key,
+        id: t.sub.id,
+        interval: t.state.interval,
+        redundancy: t.sub.redundancy,
+        frequency: t.sub.frequency,
+        ...(t.sub.providesPayment
+          ? { payment: { wallet: t.sub.wallet, token: t.sub.paymentToken, amount: t.sub.paymentAmount } }
+          : {}),
+      });
+    }
+    if (items.length > 0) {
+      const block = lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 }));
+      const verdicts = await dueCheck.check(items, block);
+      for (const item of items) {
+        const t = tracked.get(item.key);
+        if (t) onVerdict(t, item.interval, verdicts.get(item.key) ?? { kind: "retry", error: "no verdict" });
+      }
+    }
+    for (const t of delegated) {
+      const interval = t.state?.interval ?? 1;
+      try {
+        if (await droppedAsCreated(ctx, t)) continue;
+        const verdict: CheckVerdict = t.sub.providesPayment
+          ? await delegatedPayment(ctx, t)
+          : { kind: "ready" };
+        apply(t, interval, { kind: "checked", verdict });
+      } catch (error) {
+        log.warn("Could not check a delegated subscription; trying again", {
+          key: t.key,
+          error: rpcErrorText(error),
+        });
+        apply(t, interval, { kind: "checked", verdict: { kind: "retry" } });
+      }
+    }
+  }
+
+  function onVerdict(t: Tracked, interval: number, verdict: DueVerdict): void {
+    const sub = t.sub;
+    switch (verdict.kind) {
+      case "redundancy-met":
+        if (verdict.last) log.info("Subscription already completed", { id: sub.id, interval });
+        sub.setResponseCount(interval, verdict.count, Math.max(nowMs() / 1000, sub.activeAt + 1));
+        apply(t, interval, { kind: "checked", verdict: { kind: "redundancy-met", last: verdict.last } });
+        return;
+      case "already-responded":
+        sub.markReplied(interval);
+        log.info("Node has already responded for this interval", { id: sub.id, interval });
+        apply(t, interval, { kind: "checked", verdict: { kind: "already-responded" } });
+        return;
+      case "invalid-wallet":
+        log.info(
+          `Skipping subscription: ${sub.id}: Invalid subscription wallet, please use a wallet generated by infernet's \`WalletFactory\``,
+          { id: sub.id, wallet: sub.wallet },
+        );
+        apply(t, interval, { kind: "checked", verdict: { kind: "payment-invalid", why: "invalid wallet" } });
+        return;
+      case "insufficient-balance":
+        log.info(`Skipping subscription: ${sub.id}: Subscription wallet has insufficient balance`, {
+          id: sub.id,
+          wallet: sub.wallet,
+          sub_amount: sub.paymentAmount.toString(),
+          wallet_balance: verdict.balance.toString(),
+        });
+        apply(t, interval, {
+          kind: "checked",
+          verdict: { kind: "payment-invalid", why: "insufficient balance" },
+        });
+        return;
+      case "retry":
+        log.debug("Due check could not read this interval yet", {
+          id: sub.id,
+          interval,
+          error: verdict.error,
+        });
+        apply(t, interval, { kind: "checked", verdict: { kind: "retry" } });
+        return;
+      case "ready":
+        apply(t, interval, { kind: "checked", verdict: { kind: "ready" } });
+        return;
+    }
+  }
+
+  /** A delegated subscription's payment: factory-made wallet, enough balance (the reference's checks). */
+  async function delegatedPayment(ctx: ChainContext, t: Tracked): Promise<CheckVerdict> {
+    const sub = t.sub;
+    if (!(await ctx.walletChecker.isValidWallet(sub.wallet))) {
+      log.info(
+        `Skipping subscription: ${sub.id}: Invalid subscription wallet, please use a wallet generated by infernet's \`WalletFactory\``,
+        { id: sub.id, wallet: sub.wallet },
+      );
+      return { kind: "payment-invalid", why: "invalid wallet" };
+    }
+    const check = await ctx.walletChecker.hasEnoughBalance(sub.wallet, sub.paymentToken, sub.paymentAmount);
+    if (!check.ok) {
+      log.info(`Skipping subscription: ${sub.id}: Subscription wallet has insufficient balance`, {
+        id: sub.id,
+        wallet: sub.wallet,
+        sub_amount: sub.paymentAmount.toString(),
+        wallet_balance: check.balance.toString(),
+      });
+      return { kind: "payment-invalid", why: "insufficient balance" };
+    }
+    return { kind: "ready" };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Dispatch and outcomes
+
+  function dispatch(signal: AbortSignal): void {
+    for (const key of ready) {
+      if (running.size >= settings.maxConcurrent || signal.aborted) return;
+      ready.delete(key);
+      const t = tracked.get(key);
+      const state = t?.state;
+      if (!t || !state || state.phase !== "ready") continue;
+      const interval = state.interval;
+      apply(t, interval, { kind: "dispatched" });
+      const task = execute(t, interval, signal)
+        .catch((error) => {
+          log.error("Subscription processing failed", {
+            id: t.sub.id,
+            interval,
+            error: describeError(error),
+          });
+          apply(t, interval, { kind: "failed", retryable: true, reason: describeError(error) });
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
+    }
   }
 
   function logRefusal(
@@ -297,49 +581,34 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     });
   }
 
-  /**
-   * This node is finished with the interval. A callback (always interval 1) or a delegated one (the Listener
-   * relays it once created on-chain) is then finished with; a recurring subscription stays tracked, at no RPC
-   * cost, until its next interval or until it expires (`Subscription expired`, as the reference logs it).
-   */
-  function finishInterval(t: Tracked, interval: number, why: string): void {
-    const state = intervalState(t, interval);
-    state.phase = "done";
-    if (t.delegated || t.sub.isCallback) stopTracking(t, why, { interval });
-  }
-
   async function onOutcome(t: Tracked, interval: number, sent: SentTx, outcome: TxOutcome): Promise<void> {
-    const state = intervalState(t, interval);
     const fields = { id: t.sub.id, interval, tx_hash: outcome.hash };
     if (outcome.status === "success") {
       log.info("Transaction confirmed", { ...fields, block: Number(outcome.blockNumber) });
       t.sub.markReplied(interval);
       if (t.delegated) log.info("Delegated subscription completed for interval", fields);
-      finishInterval(t, interval, "delivered");
+      apply(t, interval, { kind: "tx-success" });
       return;
     }
     if (outcome.status === "dropped") {
       failedDeliveries++;
-      state.phase = "ready";
+      apply(t, interval, { kind: "tx-dropped" });
       return;
     }
-    state.attempts++;
+    const attempts = (t.state?.interval === interval ? t.state.attempts : 0) + 1;
     const reason = await revertReasonOf(sent.data, outcome.blockNumber);
-    log.warn("Transaction reverted", { ...fields, attempts: state.attempts, reason });
-    if (state.attempts >= MAX_ATTEMPTS) {
+    log.warn("Transaction reverted", { ...fields, attempts, reason });
+    if (attempts >= machineRules.maxAttempts) {
       failedDeliveries++;
       log.error("Subscription has exceeded the maximum number of attempts", {
         // A delegated subscription has no id until created; name the one it would get (Ritual's tests do).
         id: t.delegated ? await predictedId(t) : t.sub.id,
         interval,
         tx_hash: outcome.hash,
-        attempts: state.attempts,
+        attempts,
       });
-      state.phase = "done";
-      stopTracking(t, "maximum attempts exceeded", { interval });
-      return;
     }
-    state.phase = "ready";
+    apply(t, interval, { kind: "tx-reverted" });
   }
 
   /** The id a delegated subscription has or would get on-chain: delegateCreatedIds, else id(). */
@@ -385,8 +654,6 @@ export function createProcessor(deps: ProcessorDeps): Processor {
 
   async function execute(t: Tracked, interval: number, signal: AbortSignal): Promise<void> {
     if (!attached) return;
-    const state = intervalState(t, interval);
-    state.phase = "running";
     log.info("Processing subscription", { id: t.sub.id, interval, delegated: t.delegated !== undefined });
     const { ctx, wallet, paymentWallet } = attached;
     const result = await deliverInterval(
@@ -397,15 +664,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         paymentWallet,
         run: deps.run,
         log,
-        now: nowS,
+        now: () => nowMs() / 1000,
       },
       targetOf(t, interval),
       signal,
     );
     switch (result.kind) {
       case "sent": {
-        state.phase = "sent";
-        state.txHash = result.tx.hash;
         log.info("Sent tx", {
           id: t.sub.id,
           interval,
@@ -413,160 +678,103 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           tx_hash: result.tx.hash,
           nonce: result.tx.nonce,
         });
+        apply(t, interval, { kind: "sent" });
         void result.tx.outcome.then((outcome) => onOutcome(t, interval, result.tx, outcome));
         return;
       }
       case "refused": {
         const name = result.revert.infernet?.name ?? "";
-        if (TIMING_ERRORS.has(name) && state.retries < MAX_TIMING_RETRIES) {
-          // The local clock and the chain's disagree at a boundary (activeAt, a new period): ask again shortly
-          // rather than give up the interval. Logged once per interval; a cancellation ends it via its event.
-          if (state.retries === 0) logRefusal(t, interval, result);
-          state.retries++;
-          state.phase = "unchecked";
-          state.notBefore = clock() + TIMING_RETRY_MS;
-          return;
-        }
-        failedDeliveries++;
-        logRefusal(t, interval, result);
-        finishInterval(t, interval, `refused: ${result.revert.reason}`);
+        const timing = TIMING_ERRORS.has(name);
+        // A timing refusal is logged once per interval: the chain's clock and ours disagree at a boundary, and
+        // the interval is asked again after the next block for as long as it lasts.
+        if (!timing || (t.state?.timingRetries ?? 0) === 0) logRefusal(t, interval, result);
+        if (!timing) failedDeliveries++;
+        apply(t, interval, { kind: "refused", timing, reason: result.revert.reason });
         return;
       }
       case "container-failed": {
         failedDeliveries++;
-        state.containerFailures++;
         log.error("Container execution errored", { id: t.sub.id, interval, error: result.error });
-        if (t.delegated || t.sub.isCallback) {
-          finishInterval(t, interval, "container error");
-        } else if (state.containerFailures >= MAX_CONTAINER_FAILURES) {
+        const failures = (t.state?.containerFailures ?? 0) + 1;
+        if (!isOneShot(t) && failures >= machineRules.maxContainerFailures) {
           log.warn("Giving up this interval after repeated container errors", {
             id: t.sub.id,
             interval,
-            failures: state.containerFailures,
+            failures,
           });
-          finishInterval(t, interval, "container errors");
-        } else {
-          state.phase = "ready";
-          state.notBefore =
-            clock() + backoffMs(state.containerFailures - 1, settings.containerRetryBaseMs, 60_000);
         }
+        apply(t, interval, { kind: "container-failed" });
         return;
       }
       case "failed":
         failedDeliveries++;
         lastError = result.error;
         log.error("Failed to send tx", { id: t.sub.id, interval, error: result.error });
-        if (!result.retryable) {
-          finishInterval(t, interval, result.error);
-        } else {
-          state.phase = "unchecked";
-          // A transient failure (RPC down): the interval is tried again within 10 s of the RPC's return.
-          state.notBefore = clock() + backoffMs(state.retries++, settings.containerRetryBaseMs, 10_000);
-        }
+        apply(t, interval, { kind: "failed", retryable: result.retryable, reason: result.error });
         return;
     }
   }
 
-  /** Cancellations and fulfilments since the last block looked at: one eth_getLogs per new block. */
+  // ---------------------------------------------------------------------------------------------------------
+  // Per-block work
+
+  /** Cancellations and fulfilments since the last scan. A refused or failed scan only delays these. */
   async function scanEvents(ctx: ChainContext, head: bigint): Promise<void> {
-    const from = lastLogBlock === null ? (head > 100n ? head - 100n : 0n) : lastLogBlock + 1n;
-    if (from > head) return;
-    const to = head - from > MAX_LOG_RANGE ? from + MAX_LOG_RANGE : head;
-    const logs = await ctx.rpc.client.getLogs({
-      address: ctx.coordinator.address,
-      events: [cancelledEvent, fulfilledEvent],
-      fromBlock: from,
-      toBlock: to,
-    });
-    for (const entry of logs) {
-      const id = Number(entry.args.id);
-      const t = tracked.get(String(id));
+    if (!attached) return;
+    const step = await attached.scanner.advance(head);
+    scanBehind = step.behind;
+    if (step.error !== scanError && step.error !== undefined) {
+      log.warn("Could not scan the Coordinator's events yet; deliveries go on", { error: step.error });
+    }
+    scanError = step.error;
+    const cancelled = new Set<number>();
+    for (const event of step.events) {
+      const t = tracked.get(String(event.id));
       if (!t) continue;
-      if (entry.eventName === "SubscriptionCancelled") {
+      if (event.kind === "cancelled") cancelled.add(event.id);
+      else if (t.state) apply(t, t.state.interval, { kind: "fulfilled-elsewhere" });
+    }
+    if (cancelled.size === 0) return;
+    // A cancellation seen in a block a reorganisation later orphans must not drop the subscription for good: it
+    // is dropped only when the chain's latest state says it is cancelled.
+    try {
+      const confirmed = await confirmCancelled(
+        async (id) => (await ctx.coordinator.getSubscription(id)).activeAt,
+        [...cancelled],
+      );
+      for (const id of confirmed) {
+        const t = tracked.get(String(id));
+        if (!t) continue;
         log.info("Subscription cancelled", { id });
         stopTracking(t, "cancelled");
-      } else {
-        // Someone delivered: the redundancy count may be met now; look again before running anything.
-        for (const state of t.intervals.values()) if (state.phase === "ready") state.phase = "unchecked";
       }
-    }
-    lastLogBlock = to;
-  }
-
-  /** Reads on-chain state for intervals that just became due, in batches, and marks them ready or done. */
-  async function checkDue(ctx: ChainContext, due: Array<{ t: Tracked; interval: number }>): Promise<void> {
-    if (!attached) return;
-    const onchain = due.filter(({ t }) => !t.delegated);
-    // Two reads for all of them, at one block: redundancy counts (Reader) and this node's responses (Multicall3
-    // where the chain has it).
-    const block =
-      onchain.length === 0 ? 0n : (lastHead ?? (await ctx.rpc.client.getBlockNumber({ cacheTime: 0 })));
-    const pairs = onchain.map(({ t, interval }) => ({ id: t.sub.id, interval }));
-    const [counts, responded] =
-      onchain.length === 0
-        ? [[], []]
-        : await Promise.all([
-            ctx.reader.readRedundancyCountBatch(
-              pairs.map((p) => p.id),
-              pairs.map((p) => p.interval),
-              block,
-            ),
-            attached.batch.nodeResponded(pairs, attached.wallet.address, block),
-          ]);
-    const now = nowS();
-    for (const [i, { t, interval }] of onchain.entries()) {
-      const count = counts[i] ?? 0;
-      t.sub.setResponseCount(interval, count, now);
-      if (count >= t.sub.redundancy) {
-        if (interval >= t.sub.frequency) {
-          log.info("Subscription already completed", { id: t.sub.id, interval });
-          stopTracking(t, "completed");
-        } else {
-          intervalState(t, interval).phase = "done";
-        }
-        continue;
-      }
-      const replied = t.sub.hasReplied(interval) || responded[i] === true;
-      if (replied) {
-        t.sub.markReplied(interval);
-        log.info("Node has already responded for this interval", { id: t.sub.id, interval });
-        finishInterval(t, interval, "already responded");
-        continue;
-      }
-      if (t.sub.providesPayment && !(await paymentStillValid(ctx, t))) continue;
-      intervalState(t, interval).phase = "ready";
-    }
-    for (const { t, interval } of due.filter(({ t }) => t.delegated)) {
-      if (await droppedAsCreated(ctx, t)) continue;
-      if (t.sub.providesPayment && !(await paymentStillValid(ctx, t))) continue;
-      intervalState(t, interval).phase = "ready";
-    }
-  }
-
-  /** The reference's per-loop payment checks, once per interval: factory-made wallet, enough balance. */
-  async function paymentStillValid(ctx: ChainContext, t: Tracked): Promise<boolean> {
-    const sub = t.sub;
-    if (!(await ctx.walletChecker.isValidWallet(sub.wallet))) {
-      log.info(
-        `Skipping subscription: ${sub.id}: Invalid subscription wallet, please use a wallet generated by infernet's \`WalletFactory\``,
-        { id: sub.id, wallet: sub.wallet },
-      );
-      stopTracking(t, "invalid wallet");
-      return false;
-    }
-    const check = await ctx.walletChecker.hasEnoughBalance(sub.wallet, sub.paymentToken, sub.paymentAmount);
-    if (!check.ok) {
-      log.info(`Skipping subscription: ${sub.id}: Subscription wallet has insufficient balance`, {
-        id: sub.id,
-        wallet: sub.wallet,
-        sub_amount: sub.paymentAmount.toString(),
-        wallet_balance: check.balance.toString(),
+    } catch (error) {
+      log.warn("Could not confirm subscription cancellations; they stay tracked for now", {
+        ids: [...cancelled],
+        error: rpcErrorText(error),
       });
-      stopTracking(t, "insufficient balance");
-      return false;
     }
-    return true;
   }
+
+  async function onNewBlock(ctx: ChainContext, head: bigint): Promise<void> {
+    if (!attached) return;
+    await attached.wallet.transactions.onBlock(head);
+    lastReceiptCheck = clock();
+    await scanEvents(ctx, head);
+    lastHead = head;
+    if (clock() - balanceAt > 60_000) {
+      balanceAt = clock();
+      balance = await ctx.rpc.client.getBalance({ address: attached.wallet.address }).catch(() => balance);
+      if (paymentAddress) {
+        paymentBalance = await ctx.rpc.client
+          .getBalance({ address: getAddress(paymentAddress) })
+          .catch(() => paymentBalance);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Delegated subscriptions
 
   /**
    * A delegated subscription already created on-chain (by this node earlier, or another) is from then on an
@@ -590,9 +798,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   }
 
   /** Not created on-chain yet and its signature expired: the Coordinator would refuse it (SignatureExpired). */
-  function droppedAsExpired(t: Tracked): boolean {
+  function droppedAsExpired(t: Tracked, now: number): boolean {
     const msg = t.delegated?.msg;
-    if (!msg || Math.floor(nowS()) < msg.signature.expiry) return false;
+    if (!msg || Math.floor(now / 1000) < msg.signature.expiry) return false;
     log.info("Delegated subscription signature expired", {
       owner: msg.subscription.owner,
       nonce: msg.signature.nonce,
@@ -622,10 +830,135 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return;
     }
     d.verified = true;
+    unverified.delete(t.key);
+    schedule.schedule(t.key, nowMs());
     log.info("Tracked new delegate subscription", { ...fields, total: tracked.size });
   }
 
-  /** One pass: per-block work when the head moved, then whatever became due by the clock. */
+  /** Verifies delegated subscriptions handed in since the last step (one at a time: no double verification). */
+  async function verifyPending(signal: AbortSignal): Promise<void> {
+    if (!attached || unverified.size === 0) return;
+    const now = nowMs();
+    for (const key of [...unverified]) {
+      if (signal.aborted) return;
+      const t = tracked.get(key);
+      const d = t?.delegated;
+      if (!t || !d || d.verified) {
+        unverified.delete(key);
+        continue;
+      }
+      if (clock() - d.receivedAt > settings.delegatedTtlMs) {
+        stopTracking(t, "expired unverified");
+        continue;
+      }
+      if (d.retryAt > clock() || droppedAsExpired(t, now)) continue;
+      try {
+        await verifyDelegated(attached.ctx, t);
+      } catch (error) {
+        d.retryAt = clock() + 2_000;
+        log.warn("Could not verify delegated subscription yet", {
+          owner: d.msg.subscription.owner,
+          nonce: d.msg.signature.nonce,
+          error: rpcErrorText(error),
+        });
+      }
+    }
+  }
+
+  /** Counts a delegated subscription against the quota (throws DelegatedQuotaError past it). */
+  function admit(key: string, msg: DelegatedSubscriptionMessage): void {
+    quota.admit(key, {
+      owner: ownerKey(msg.subscription.owner),
+      client: msg.ip,
+      bytes: Buffer.byteLength(stringifyJsonFast(msg.data)),
+    });
+  }
+
+  /** Holds a delegated subscription, unverified (verifyPending checks it before anything is sent for it). */
+  function track(key: string, msg: DelegatedSubscriptionMessage): void {
+    const s = msg.subscription;
+    const sub = new Subscription(
+      -1,
+      {
+        owner: s.owner,
+        activeAt: s.active_at,
+        period: s.period,
+        frequency: s.frequency,
+        redundancy: s.redundancy,
+        containerId: s.containers,
+        lazy: s.lazy,
+        verifier: s.verifier,
+        paymentAmount: s.payment_amount,
+        paymentToken: s.payment_token,
+        wallet: s.wallet,
+      },
+      deps.lookup(s.containers) ?? [],
+      clock,
+    );
+    // A resubmission replaces the held copy (the reference's dict did the same) and is verified again.
+    const existing = tracked.get(key);
+    schedule.cancel(key);
+    ready.delete(key);
+    tracked.set(key, {
+      key,
+      sub,
+      delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
+      ...(existing?.state ? { state: existing.state } : {}),
+    });
+    unverified.add(key);
+  }
+
+  /** Whether this process sends (no standby set-up, or it holds the lease). */
+  const sending = () => !deps.lease || deps.lease.held();
+
+  /**
+   * The journal's subscriptions into this (sending) process: all of them at start-up and on taking the lease
+   * (dropping held ones another process finished meanwhile), then each step those any process saved since.
+   * One the quota cannot take now stays in the journal (another process answered 200 for it) and is offered again.
+   */
+  async function takeInJournal(journal: DelegatedJournal): Promise<void> {
+    if (deferred.size > 0 && clock() - deferredAt > DEFERRED_RETRY_MS) journalRestored = false;
+    const full = !journalRestored;
+    // Held before the load: each was saved before it was held, so one missing from the journal was finished
+    // (removed) by another process. One submitted while the load runs is not judged by it.
+    const heldBefore = [...tracked.values()].filter((t) => t.delegated);
+    const entries = full ? await journal.load() : ((await journal.takeNew?.()) ?? []);
+    if (full) {
+      deferred.clear();
+      const stored = new Set(entries.map((entry) => entry.key));
+      for (const t of heldBefore) if (!stored.has(t.key)) stopTracking(t, "finished by another node process");
+    }
+    let taken = 0;
+    for (const { key, msg } of entries) {
+      if (tracked.has(key)) continue;
+      try {
+        admit(key, msg);
+      } catch (error) {
+        if (!deferred.has(key)) {
+          log.warn(
+            "Delegated subscription from the journal over this process's quota; kept there for later",
+            {
+              key,
+              error: describeError(error),
+            },
+          );
+        }
+        deferred.add(key);
+        deferredAt = clock();
+        continue;
+      }
+      deferred.delete(key);
+      track(key, msg);
+      taken++;
+    }
+    journalRestored = true;
+    if (taken > 0) log.info("Delegated subscriptions taken in from the journal", { count: taken, full });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The step
+
+  /** One pass: per-block work when the head moved, then whatever fell due by the chain's clock. */
   async function tick(signal: AbortSignal): Promise<void> {
     if (!attached) {
       const ctx = deps.context();
@@ -635,19 +968,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     const { ctx, wallet } = attached as NonNullable<typeof attached>;
     const head = deps.head();
     if (head !== null && (lastHead === null || head > lastHead)) {
-      await wallet.transactions.onBlock(head);
-      lastReceiptCheck = clock();
-      await scanEvents(ctx, head);
-      lastHead = head;
-      if (clock() - balanceAt > 60_000) {
-        balanceAt = clock();
-        balance = await ctx.rpc.client.getBalance({ address: wallet.address }).catch(() => balance);
-        if (paymentAddress) {
-          paymentBalance = await ctx.rpc.client
-            .getBalance({ address: getAddress(paymentAddress) })
-            .catch(() => paymentBalance);
-        }
-      }
+      await onNewBlock(ctx, head);
     } else if (
       lastHead !== null &&
       wallet.transactions.stats().pending > 0 &&
@@ -695,147 +1016,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       );
     }
 
-    const now = nowS();
-    const nowMs = clock();
-    const toCheck: Array<{ t: Tracked; interval: number }> = [];
-    const toRun: Array<{ t: Tracked; interval: number }> = [];
-    for (const t of [...tracked.values()]) {
-      if (t.delegated && !t.delegated.verified) {
-        if (nowMs - t.delegated.receivedAt > settings.delegatedTtlMs) stopTracking(t, "expired unverified");
-        continue;
-      }
-      if (droppedAsExpired(t)) continue;
-      if (t.sub.cancelled) {
-        log.info("Subscription cancelled", { id: t.sub.id });
-        stopTracking(t, "cancelled");
-        continue;
-      }
-      if (!t.sub.isActive(now)) continue;
-      const interval = t.sub.interval(now);
-      if (interval > t.sub.frequency) {
-        log.info("Subscription expired", { id: t.sub.id });
-        stopTracking(t, "expired");
-        continue;
-      }
-      const state = intervalState(t, interval);
-      if (state.notBefore > nowMs) continue;
-      if (state.phase === "unchecked") toCheck.push({ t, interval });
-      else if (state.phase === "ready") toRun.push({ t, interval });
+    const now = nowMs();
+    for (const key of schedule.takeDue(now)) {
+      const t = tracked.get(key);
+      if (t) examine(t, now);
     }
-    if (toCheck.length > 0) await checkDue(ctx, toCheck);
-    for (const item of toCheck) if (intervalState(item.t, item.interval).phase === "ready") toRun.push(item);
-
-    for (const { t, interval } of toRun) {
-      if (running.size >= settings.maxConcurrent || signal.aborted) break;
-      if (!tracked.has(t.key) || intervalState(t, interval).phase !== "ready") continue;
-      const task = execute(t, interval, signal)
-        .catch((error) => {
-          log.error("Subscription processing failed", {
-            id: t.sub.id,
-            interval,
-            error: describeError(error),
-          });
-          const state = intervalState(t, interval);
-          state.phase = "unchecked";
-          state.notBefore = clock() + settings.containerRetryBaseMs;
-        })
-        .finally(() => running.delete(task));
-      running.add(task);
-    }
-  }
-
-  /** Counts a delegated subscription against the quota (throws DelegatedQuotaError past it). */
-  function admit(key: string, msg: DelegatedSubscriptionMessage): void {
-    quota.admit(key, {
-      owner: ownerKey(msg.subscription.owner),
-      client: msg.ip,
-      bytes: Buffer.byteLength(stringifyJsonFast(msg.data)),
-    });
-  }
-
-  /** Holds a delegated subscription, unverified (verifyPending checks it before anything is sent). */
-  function track(key: string, msg: DelegatedSubscriptionMessage): void {
-    const existing = tracked.get(key);
-    const s = msg.subscription;
-    const sub = new Subscription(
-      -1,
-      {
-        owner: s.owner,
-        activeAt: s.active_at,
-        period: s.period,
-        frequency: s.frequency,
-        redundancy: s.redundancy,
-        containerId: s.containers,
-        lazy: s.lazy,
-        verifier: s.verifier,
-        paymentAmount: s.payment_amount,
-        paymentToken: s.payment_token,
-        wallet: s.wallet,
-      },
-      deps.lookup(s.containers) ?? [],
-      clock,
-    );
-    // A resubmission replaces the held copy (the reference's dict did the same) and is verified again.
-    tracked.set(key, {
-      key,
-      sub,
-      delegated: { msg, verified: false, receivedAt: clock(), retryAt: 0 },
-      intervals: existing?.intervals ?? new Map(),
-    });
-  }
-
-  /**
-   * The journal's subscriptions into this (sending) process: all of them at start-up and on taking the lease
-   * (dropping held ones another process finished meanwhile), then each step those any process saved since.
-   */
-  async function takeInJournal(journal: DelegatedJournal): Promise<void> {
-    const full = !journalRestored;
-    // Held before the load: each was saved before it was held, so one missing from the journal was finished
-    // (removed) by another process. One submitted while the load runs is not judged by it.
-    const heldBefore = [...tracked.values()].filter((t) => t.delegated);
-    const entries = full ? await journal.load() : ((await journal.takeNew?.()) ?? []);
-    if (full) {
-      const stored = new Set(entries.map((entry) => entry.key));
-      for (const t of heldBefore) if (!stored.has(t.key)) stopTracking(t, "finished by another node process");
-    }
-    let taken = 0;
-    for (const { key, msg } of entries) {
-      if (tracked.has(key)) continue;
-      try {
-        admit(key, msg);
-      } catch (error) {
-        log.warn("Delegated subscription from the journal over the quota; dropped", {
-          key,
-          error: describeError(error),
-        });
-        await journal.remove(key).catch(() => undefined);
-        continue;
-      }
-      track(key, msg);
-      taken++;
-    }
-    journalRestored = true;
-    if (taken > 0) log.info("Delegated subscriptions taken in from the journal", { count: taken, full });
-  }
-
-  /** Verifies delegated subscriptions handed in since the last tick (one at a time: no double verification). */
-  async function verifyPending(signal: AbortSignal): Promise<void> {
-    if (!attached) return;
-    for (const t of [...tracked.values()]) {
-      if (signal.aborted) return;
-      const d = t.delegated;
-      if (!d || d.verified || d.retryAt > clock() || droppedAsExpired(t)) continue;
-      try {
-        await verifyDelegated(attached.ctx, t);
-      } catch (error) {
-        d.retryAt = clock() + 2_000;
-        log.warn("Could not verify delegated subscription yet", {
-          owner: d.msg.subscription.owner,
-          nonce: d.msg.signature.nonce,
-          error: rpcErrorText(error),
-        });
-      }
-    }
+    startCheck();
+    dispatch(signal);
   }
 
   return {
@@ -843,11 +1030,14 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     track(sub) {
       const key = String(sub.id);
       if (tracked.has(key)) return;
-      tracked.set(key, { key, sub, intervals: new Map() });
+      tracked.set(key, { key, sub });
+      // Due at once: examine() works out when its first interval starts.
+      schedule.schedule(key, 0);
       log.debug("Tracked new subscription!", { id: sub.id, total: tracked.size });
     },
     async submit(msg) {
       const key = delegatedKey(msg.subscription.owner, msg.signature.nonce);
+      const holding = sending();
       admit(key, msg);
       try {
         await deps.journal?.save(key, msg);
@@ -856,8 +1046,14 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         if (!tracked.has(key)) quota.release(key);
         throw error;
       }
-      track(key, msg);
-      // Verified on the processor's next tick (verifyPending), before anything is sent for it.
+      if (holding || !deps.journal) {
+        track(key, msg);
+      } else if (!tracked.has(key)) {
+        // A standby: the lease holder takes it from the journal and delivers it; holding it here too would keep
+        // its quota taken long after the holder delivered it. Taken in from the journal when this one takes over.
+        quota.release(key);
+      }
+      // Verified on the processor's next step (verifyPending), before anything is sent for it.
       log.info("Relayed delegated subscription", {
         owner: msg.subscription.owner,
         nonce: msg.signature.nonce,
@@ -882,12 +1078,13 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         }
       }
       // Work in flight gets a moment to finish (the orchestrator sees the abort and fails fast).
-      await Promise.race([Promise.allSettled([...running]), sleep(2_000)]);
+      await Promise.race([Promise.allSettled([...running, ...(checking ? [checking] : [])]), sleep(2_000)]);
     },
     keys: () => [...tracked.keys()],
     health(): ProcessorHealth {
       const tx = attached?.wallet.transactions.stats();
       const delegated = quota.stats().count;
+      const chainNow = deps.chainNowMs?.() ?? null;
       return {
         ok: lastError === undefined,
         detail: !attached
@@ -899,6 +1096,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         delegated_bytes: quota.stats().bytes,
         delegated,
         running: running.size,
+        ready: ready.size,
         pending_txs: tx?.pending ?? 0,
         deliveries: {
           sent: tx?.sent ?? 0,
@@ -913,6 +1111,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         lease: deps.lease ? deps.lease.describe() : "none",
         balance_wei: balance === null ? null : balance.toString(),
         payment_wallet_balance_wei: paymentBalance === null ? null : paymentBalance.toString(),
+        events: { behind: Number(scanBehind), error: scanError ?? null },
+        chain_clock_lag_s: chainNow === null ? null : Math.round((clock() - chainNow) / 100) / 10,
       };
     },
   };

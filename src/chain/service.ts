@@ -14,6 +14,7 @@ import { backoffMs, sleep } from "../lib/time.ts";
 import type { SubscriptionObserver } from "../shared/observe.ts";
 import type { Clock } from "../shared/subscription.ts";
 import type { SubscriptionSink } from "../shared/subscriptions.ts";
+import { type BlockInfo, type BlockWatcher, createBlockWatcher } from "./block-watcher.ts";
 import { type ContainerLookup, createContainerLookup } from "./container-lookup.ts";
 import { type Coordinator, createCoordinator } from "./coordinator.ts";
 import { createListener, type Listener } from "./listener.ts";
@@ -58,8 +59,12 @@ export interface ChainService extends Service {
   /** Undefined until connected. */
   context(): ChainContext | undefined;
   listener(): Listener | undefined;
-  /** The newest block the listener has seen (no RPC call); null before the first. */
+  /** The newest block seen (no RPC call); null before the first. */
   head(): bigint | null;
+  /** The newest block seen, with its timestamp and hash; null before the first. */
+  latestBlock(): BlockInfo | null;
+  /** The chain's clock in ms (the latest block's timestamp plus the time since it was seen); null before a block. */
+  chainNowMs(): number | null;
 }
 
 export function createChainService(deps: ChainServiceDeps): ChainService {
@@ -88,6 +93,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
 
   let context: ChainContext | undefined;
   let listener: Listener | undefined;
+  let watcher: BlockWatcher | undefined;
   let connectError: string | undefined;
   let firstAttempt: Promise<boolean> | undefined;
 
@@ -98,8 +104,29 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     const reader = createReader(rpc.client, addresses.reader);
     const walletChecker = createWalletChecker(rpc.client, addresses.walletFactory);
     context = { rpc, chainId, addresses, coordinator, reader, walletChecker, lookup };
+    const blocks = createBlockWatcher({
+      getLatestBlock: async () => {
+        const block = await rpc.client.getBlock({ blockTag: "latest" });
+        return {
+          number: block.number,
+          timestamp: Number(block.timestamp),
+          hash: block.hash,
+          baseFeePerGas: block.baseFeePerGas ?? null,
+        };
+      },
+      periodMs: Math.max(50, chain.snapshot_sync.sync_period * 1000),
+      sleep,
+      onError: (error, consecutive) => {
+        if (consecutive === 1 || consecutive % 20 === 0) {
+          log.warn("Could not read the latest block; retrying", { error: rpcErrorText(error), consecutive });
+        }
+      },
+    });
+    watcher = blocks;
     listener = createListener({
-      getBlockNumber: () => rpc.client.getBlockNumber({ cacheTime: 0 }),
+      // The watcher's head when it has one (no request of the listener's own), else one eth_blockNumber.
+      getBlockNumber: async () =>
+        blocks.latest()?.number ?? (await blocks.poll().then((block) => block.number)),
       coordinator,
       reader,
       lookup,
@@ -165,7 +192,9 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       log.warn("Chain not connected, retrying", { error: connectError, retry_in_ms: delay });
       await sleep(delay, signal);
     }
-    if (!signal.aborted) await listener?.run(signal);
+    if (signal.aborted) return;
+    // The block watcher runs beside the listener: a long snapshot sync does not stop the processor's block clock.
+    await Promise.all([watcher?.run(signal), listener?.run(signal)]);
   };
 
   return {
@@ -174,9 +203,13 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     context: () => context,
     listener: () => listener,
     head: () => {
+      const block = watcher?.latest();
+      if (block) return block.number;
       const head = listener?.progress().head_block;
       return head === null || head === undefined ? null : BigInt(head);
     },
+    latestBlock: () => watcher?.latest() ?? null,
+    chainNowMs: () => watcher?.chainNowMs() ?? null,
     async setup(signal) {
       // Bounded: a black-holed RPC must not hold the REST port closed for retries × rpc_timeout. If the first
       // connection attempt is not done in time it carries on in the background and run() picks it up.

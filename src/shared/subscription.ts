@@ -39,9 +39,9 @@ export class Subscription implements SubscriptionFields {
   readonly paymentAmount: bigint;
   readonly paymentToken: string;
   readonly wallet: string;
-  /** Local cache: interval → redundancy count seen on-chain. */
+  /** Local cache: interval → redundancy count seen on-chain (the latest two intervals only: memory stays constant). */
   private readonly responses = new Map<number, number>();
-  /** Local cache: intervals this node has already answered. */
+  /** Local cache: intervals this node has already answered (the latest two only). */
   private readonly replied = new Set<number>();
 
   /**
@@ -137,6 +137,7 @@ export class Subscription implements SubscriptionFields {
       });
     }
     this.responses.set(interval, count);
+    forgetBefore(this.responses, interval - 1);
   }
 
   hasReplied(interval: number): boolean {
@@ -145,5 +146,12 @@ export class Subscription implements SubscriptionFields {
 
   markReplied(interval: number): void {
     this.replied.add(interval);
+    forgetBefore(this.replied, interval - 1);
   }
+}
+
+/** Drops entries for intervals before `oldest`: a recurring subscription must not gain an entry per interval forever. */
+function forgetBefore(cache: Map<number, unknown> | Set<number>, oldest: number): void {
+  if (cache.size <= 2) return;
+  for (const interval of cache.keys()) if (interval < oldest) cache.delete(interval);
 }
