@@ -86,6 +86,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
   const lookup = deps.lookup ?? createContainerLookup(config.containers.map((c) => c.id));
   const rules = buildRuleTable(config.containers);
   const paymentAddress = chain.wallet?.payment_address || null;
+  const hostClock = deps.clock ?? Date.now;
   const retryBaseMs = deps.retryBackoff?.baseMs ?? 500;
   // Capped at 10 s: after an RPC outage the node is back at work within about 10 s of the RPC, at the cost of
   // one request per 10 s while it is down.
@@ -134,7 +135,8 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       paymentAddress,
       sink: deps.sink,
       log: log.child({ component: "listener" }),
-      ...(deps.clock ? { clock: deps.clock } : {}),
+      // Expiry is judged by the chain's clock (block.timestamp, as the Coordinator), the host's only until a block.
+      clock: () => blocks.chainNowMs() ?? hostClock(),
       ...(deps.observe ? { observe: deps.observe } : {}),
       settings: {
         batchSize: chain.snapshot_sync.batch_size,

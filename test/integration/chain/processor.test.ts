@@ -3,6 +3,9 @@
 // own Wallet and nonce manager. The container pipeline is injected (the real containers are exercised through
 // the binary in the end-to-end suite); everything on-chain is real: simulation, sending, receipts, reverts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { decodeAbiParameters, encodeAbiParameters, type Hex, stringToHex } from "viem";
 import type { Config } from "../../../src/config/schema.ts";
 import { parseJson } from "../../../src/lib/json.ts";
@@ -10,6 +13,7 @@ import { createLog, type LogRecord } from "../../../src/lib/log.ts";
 import type { OrchestratorJob } from "../../../src/orchestration/orchestrator.ts";
 import type { ContainerResult } from "../../../src/shared/jobs.ts";
 import { type DelegatedSubscriptionMessage, parseJobMessage } from "../../../src/shared/messages.ts";
+import { createEmbeddedDelegatedJournal } from "../../../src/store/embedded-delegated-journal.ts";
 import { createRedisDelegatedJournal } from "../../../src/store/redis-delegated-journal.ts";
 import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
@@ -339,4 +343,95 @@ describe("processor with a delegated-subscription journal in Redis", () => {
       await journal.close?.();
     }
   }, 90_000);
+});
+
+describe("processor whose host clock is 60 s ahead of the chain (a chain behind the host)", () => {
+  test("behavior: due-ness follows the chain's block timestamps: every interval delivered once, at the chain's boundaries", async () => {
+    await using chain = await startChain({ blockTime: 1 });
+    const skewed = () => Date.now() + 60_000;
+    const node = await startProcessorNode(configFor(chain), { run: pipeline, name: "skewed", clock: skewed });
+    try {
+      // Period 4 s, 3 intervals: by the host's clock all of them would be over before the first block.
+      const { id } = await createSubscription(chain, { containers: "echo", frequency: 3, period: 4 });
+      const mineOnes = await waitFor(
+        "three intervals delivered",
+        async () => {
+          const found = (await deliveries(chain, "subscriptionConsumer")).filter(
+            (d) => d.subscriptionId === id,
+          );
+          return found.length >= 3 ? found : undefined;
+        },
+        40_000,
+      );
+      expect(mineOnes.map((d) => d.interval)).toEqual([1, 2, 3]);
+      await waitFor(
+        "stop tracking",
+        async () => !node.processor.keys().includes(String(id)) || undefined,
+        15_000,
+      );
+      expect(logged(node.logs, "Sent tx", id)).toHaveLength(3);
+      expect(logged(node.logs, "Subscription expired", id).length).toBeLessThanOrEqual(1);
+      // The node reports how far its host's clock is from the chain's.
+      const lag = node.processor.health().chain_clock_lag_s;
+      expect(lag).not.toBeNull();
+      expect(Math.abs((lag as number) - 60)).toBeLessThan(5);
+    } finally {
+      await node.stop();
+    }
+  });
+});
+
+describe("delegated subscriptions: quota across a standby and the lease holder", () => {
+  test("behavior: a standby keeps no quota for what it accepted, and the holder leaves what is over its quota in the journal", async () => {
+    await using chain = await startChain();
+    const dir = mkdtempSync(join(tmpdir(), "infernet-journal-"));
+    const journal = createEmbeddedDelegatedJournal({
+      path: join(dir, "delegated.sqlite"),
+      log: createLog("journal"),
+    });
+    await journal.setup?.(AbortSignal.timeout(5_000));
+    // Not due for an hour: taken in, verified and held, never delivered during the test.
+    const activeAt = (await latestTimestamp(chain)) + 3_600;
+    const settings = { maxDelegatedPerOwner: 2 };
+    let holding = false;
+    const lease = { held: () => holding, describe: () => (holding ? "held" : "standby: other") };
+    const node = await startProcessorNode(configFor(chain), {
+      run: pipeline,
+      journal,
+      lease,
+      settings,
+      name: "quota",
+    });
+    try {
+      // As a standby: five from one owner, over its per-owner quota of 2, all accepted (the holder delivers them;
+      // the standby used to keep their quota taken and refused the owner's next ones).
+      for (let nonce = 9_001; nonce <= 9_005; nonce++) {
+        const sub = await delegatedSubscription(chain, { containers: "echo", activeAt });
+        await node.processor.submit(await delegatedMessage(chain, sub, nonce));
+      }
+      expect(node.processor.health().delegated).toBe(0);
+      expect((await journal.load()).length).toBe(5);
+
+      // Taking the lease: the journal holds more than this process's quota; two are taken in, the other three
+      // stay in the journal (another process answered 200 for them), none is deleted.
+      holding = true;
+      await waitFor("two taken in and verified", async () =>
+        logged(node.logs, "Tracked new delegate subscription").length >= 2 ? true : undefined,
+      );
+      await waitFor("over-quota ones kept", async () =>
+        logged(
+          node.logs,
+          "Delegated subscription from the journal over this process's quota; kept there for later",
+        ).length >= 3
+          ? true
+          : undefined,
+      );
+      expect(node.processor.health().delegated).toBe(2);
+      expect((await journal.load()).length).toBe(5);
+    } finally {
+      await node.stop();
+      await journal.close?.();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

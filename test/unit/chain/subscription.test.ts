@@ -102,3 +102,22 @@ describe("Subscription", () => {
     expect(() => sub.setResponseCount(2, 1)).toThrow("future interval");
   });
 });
+
+describe("Subscription: per-interval memory", () => {
+  test("response counts and replies are kept for the latest intervals only", () => {
+    const sub = new Subscription(1, fields({ period: 10, frequency: 1_000_000 }), [], at(T0 + 10 * 100_000));
+    for (let interval = 1; interval <= 100_000; interval++) {
+      sub.setResponseCount(interval, 1);
+      sub.markReplied(interval);
+    }
+    expect(sub.responseCount(100_000)).toBe(1);
+    expect(sub.responseCount(99_999)).toBe(1);
+    expect(sub.responseCount(1)).toBe(0);
+    expect(sub.hasReplied(100_000)).toBe(true);
+    expect(sub.hasReplied(99_999)).toBe(true);
+    expect(sub.hasReplied(5)).toBe(false);
+    // Two entries at most: what the processor asks about (this interval, and the last one's late outcome).
+    expect((sub as unknown as { responses: Map<number, number> }).responses.size).toBeLessThanOrEqual(3);
+    expect((sub as unknown as { replied: Set<number> }).replied.size).toBeLessThanOrEqual(3);
+  });
+});
