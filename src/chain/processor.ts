@@ -419,7 +419,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     const delegated: Tracked[] = [];
     for (const key of keys) {
       const t = tracked.get(key);
-      if (!t || t.state?.phase !== "unchecked") continue;
+      if (t?.state?.phase !== "unchecked") continue;
       if (t.delegated) {
         delegated.push(t);
         continue;
