@@ -1,7 +1,7 @@
 // One due interval of one subscription, from container input to a transaction in the mempool: pre-flight
 // simulation, container input, the pipeline through the node's one orchestrator, output serialisation, then
-// the simulated and sent delivery (for a proof subscription, inside its escrow). Each way it can end is a value the processor acts on; nothing
-// here throws for an expected failure, and nothing here decides about retries.
+// the simulated and sent delivery (for a proof subscription, inside its escrow). Each way it can end is a value
+// the processor acts on; nothing here throws for an expected failure, and nothing here decides about retries.
 import { type Address, encodeFunctionData, getAddress, type Hex } from "viem";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";

@@ -12,13 +12,15 @@
 //     goes through one nonce manager, so the chain executes them in the order they were handed to it. An
 //     escrow is reserved before its approval is sent and released only when its delivery's outcome settles
 //     (mined, dropped) or when the delivery is not sent at all. An approval is computed and handed to the
-//     nonce manager under a per-token lock, so approvals go out in the order their sums were computed. Then
-//     at the moment an approval executes, every delivery that will still spend the allowance after it
-//     is either one whose escrow is still reserved (counted in the sum) or was sent after it (and its own
-//     approval comes later still). So the allowance never falls short; it can only be MORE than needed (a
-//     counted delivery already mined before the approval), which is harmless: the spender is this node's own
-//     EOA, only the Coordinator spends it, and the next approval sets it afresh. Deliveries of one token
-//     need not wait for each other.
+//     nonce manager under a per-token lock, so approvals go out in the order their sums were computed. Take
+//     a delivery that executes after an approval P: either its escrow was reserved when P's sum was computed
+//     (then P counts it), or it was reserved later, and then its own approval was computed after P's, goes
+//     out after P and executes after P and before the delivery, setting a sum that counts it. So the last
+//     approval before a run of deliveries counts every one of them: the allowance never falls short. It can
+//     be MORE than needed (a counted delivery mined before the approval), which is harmless: the spender is
+//     this node's own EOA, only the Coordinator spends it, and the next approval sets it afresh. Deliveries
+//     of one token need not wait for each other. (This relies on the nonce manager never handing a nonce
+//     below one already in flight, issue 17 defect 2.)
 import { type Address, encodeFunctionData, getAddress } from "viem";
 import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
