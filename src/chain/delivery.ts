@@ -1,7 +1,7 @@
 // One due interval of one subscription, from container input to a transaction in the mempool: pre-flight
-// simulation, container input, the pipeline through the node's one orchestrator, output serialisation, proof
-// escrow, then the simulated and sent delivery. Each way it can end is a value the processor acts on; nothing
-// here throws for an expected failure, and nothing here decides about retries.
+// simulation, container input, the pipeline through the node's one orchestrator, output serialisation, then
+// the simulated and sent delivery (for a proof subscription, inside its escrow). Each way it can end is a value
+// the processor acts on; nothing here throws for an expected failure, and nothing here decides about retries.
 import { type Address, encodeFunctionData, getAddress, type Hex } from "viem";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -153,13 +153,20 @@ export async function deliverInterval(
     const bytes = serializeContainerOutput(last.output);
     deps.log.info("Container execution succeeded", labels);
 
-    // 3. Proof escrow: the node stakes the payment from its own wallet, so it approves its EOA first.
-    if (sub.requiresProof) {
-      await deps.paymentWallet.approve(deps.wallet.address, sub.paymentToken, sub.paymentAmount);
-    }
+    // 3. The delivery itself: simulated against the pending block, then sent through the nonce manager.
+    const send = () =>
+      deps.wallet.execute(deps.coordinator, encodeDelivery(target, bytes, nodeWallet), labels);
+    if (!sub.requiresProof) return { kind: "sent", tx: await send() };
 
-    // 4. The delivery itself: simulated against the pending block, then sent through the nonce manager.
-    const tx = await deps.wallet.execute(deps.coordinator, encodeDelivery(target, bytes, nodeWallet), labels);
+    // 4. Proof escrow: the node stakes the payment from its own wallet, so its EOA is approved first; the
+    //    payment wallet sees to it that escrows in the same token in flight at once do not take each other's
+    //    allowance (see payment-wallet.ts).
+    deps.log.info("Escrowing reward in wallet", {
+      ...labels,
+      token: sub.paymentToken,
+      amount: sub.paymentAmount.toString(),
+    });
+    const tx = await deps.paymentWallet.escrow(sub.paymentToken, sub.paymentAmount, send);
     return { kind: "sent", tx };
   } catch (error) {
     if (error instanceof SimulationRevertedError) {

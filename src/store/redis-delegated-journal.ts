@@ -3,6 +3,7 @@
 // holder last looked, so that a subscription accepted by a standby's REST server reaches the holder within a
 // processor step. Fail fast: while Redis is down a save is refused at once (the request gets a 503) rather than
 // queued and maybe lost.
+import type Redis from "ioredis";
 import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Service, ServiceHealth } from "../lib/service.ts";
@@ -18,6 +19,11 @@ export interface RedisDelegatedJournalOptions {
   log: Logger;
   /** Per command (default 2 s). */
   commandTimeoutMs?: number;
+  /**
+   * Wraps the journal's Redis connection (tests inject faults at the Redis edge this way: a failed read, a
+   * lost reply); default: the connection as is.
+   */
+  wrapClient?: (client: Redis) => Redis;
 }
 
 /** Keys taken from the list of new ones per step. */
@@ -29,11 +35,12 @@ export function createRedisDelegatedJournal(
   const { key, log } = options;
   const newKey = `${key}:new`;
   let lastError: string | undefined;
-  const client = failFastRedis(options.redis, {
+  const connection = failFastRedis(options.redis, {
     connectionName: "infernet-node:delegated-journal",
     commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
     reconnectMaxMs: 2_000,
   });
+  const client = options.wrapClient ? options.wrapClient(connection) : connection;
   client.on("error", (error: Error) => {
     lastError = describeError(error);
   });
@@ -102,11 +109,31 @@ export function createRedisDelegatedJournal(
       return decoded(Object.entries(all));
     },
     async takeNew() {
-      const keys = ((await client.lpop(newKey, TAKE_BATCH)) ?? []) as string[];
+      // Read first, remove after: a subscription here was answered 200, so no failure may lose it. A failed
+      // LRANGE or HMGET changes nothing (thrown; the next step reads the same keys). Then only the keys read
+      // are trimmed from the head: other processes' RPUSHes meanwhile go to the tail and stay. A failed
+      // LTRIM (or one whose reply is lost after it ran) does not undo the read: what was read is returned
+      // either way, and may come again next step; the processor skips keys it already holds, so at worst an
+      // entry is handed over twice, never lost. One taker at a time (the lease holder): two taking at once
+      // could trim each other's unread keys from the list, but those stay in the hash, which a process that
+      // takes the lease reads whole (load) before it takes new ones.
+      const keys = await client.lrange(newKey, 0, TAKE_BATCH - 1);
       if (keys.length === 0) return [];
       const unique = [...new Set(keys)];
       const values = await client.hmget(key, ...unique);
-      return decoded(unique.map((entryKey, i) => [entryKey, values[i] ?? null]));
+      const entries = decoded(unique.map((entryKey, i) => [entryKey, values[i] ?? null]));
+      try {
+        await client.ltrim(newKey, keys.length, -1);
+      } catch (error) {
+        log.warn(
+          "Could not remove delegated subscriptions taken from the journal's list; they may come again",
+          {
+            count: keys.length,
+            error: describeError(error),
+          },
+        );
+      }
+      return entries;
     },
   };
 }

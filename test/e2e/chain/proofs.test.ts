@@ -2,7 +2,7 @@
 // (eager = atomic verification inside the delivery, lazy = finalised afterwards), valid and invalid proofs, and
 // the exact balances: the node's stake is locked, then paid or slashed (chain-interface.md "Payments").
 import { beforeAll, describe, expect, test } from "bun:test";
-import { type Address, zeroAddress } from "viem";
+import { type Abi, type Address, encodeFunctionData, type Hex, zeroAddress } from "viem";
 import { PROTOCOL_FEE_BPS } from "../../fixtures/anvil.ts";
 import {
   balanceOf,
@@ -19,6 +19,7 @@ import {
   deliveriesSent,
   echoInput,
   recorders,
+  transactionsFrom,
   waitForDeliveries,
 } from "../../fixtures/e2e-chain.ts";
 
@@ -124,6 +125,67 @@ async function proofVerdict(id: number, fromBlock: bigint): Promise<boolean | un
   return event?.args.valid as boolean | undefined;
 }
 
+/**
+ * `count` proof callbacks (PAYMENT in ETH, the proof container, each from its own funded wallet) created in ONE
+ * block: mining is paused while the requests go into the pool, then one block takes them all. The node sees
+ * them in the same step and works on them at the same time.
+ */
+async function proofCallbacksInOneBlock(count: number): Promise<number[]> {
+  const { chain, node } = ctx;
+  const from = chain.accounts.consumerOwner;
+  const wallets: Address[] = [];
+  for (let i = 0; i < count; i++) {
+    wallets.push(
+      await setupWallet(chain, {
+        owner: from,
+        fundAmount: 2n * PAYMENT,
+        spender: chain.addresses.callbackConsumer,
+      }),
+    );
+  }
+  const client = chain.walletClient(from);
+  await chain.rpc("evm_setIntervalMining", [0]);
+  const hashes: Hex[] = [];
+  try {
+    let nonce = await chain.publicClient.getTransactionCount({ address: from.address, blockTag: "pending" });
+    for (const wallet of wallets) {
+      const data = encodeFunctionData({
+        abi: chain.abis.TestCallbackConsumer as Abi,
+        functionName: "requestCompute",
+        args: [
+          node.containers.proofs,
+          echoInput("hello", PROOF),
+          1,
+          zeroAddress,
+          PAYMENT,
+          wallet,
+          chain.addresses.verifier,
+        ],
+      });
+      hashes.push(
+        await client.sendTransaction({
+          to: chain.addresses.callbackConsumer,
+          data,
+          nonce: nonce++,
+          gas: 1_000_000n,
+        }),
+      );
+    }
+    await chain.rpc("evm_mine");
+  } finally {
+    await chain.rpc("evm_setIntervalMining", [1]);
+  }
+  const receipts = await Promise.all(
+    hashes.map((hash) => chain.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 })),
+  );
+  expect(new Set(receipts.map((r) => r.blockNumber)).size).toBe(1);
+  return receipts.map((receipt) => {
+    const [created] = decodeEvents(chain, "EIP712Coordinator", receipt, "SubscriptionCreated");
+    if (!created) throw new Error(`no SubscriptionCreated in ${receipt.transactionHash}`);
+    return Number(created.args.id);
+  });
+}
+
 async function finalize(id: number, valid: boolean): Promise<void> {
   const { chain, node } = ctx;
   await write(chain, {
@@ -207,5 +269,27 @@ describe("proof-gated payments with the mock verifier", () => {
     const after = await balances();
     expect(after.node - before.node).toBe(-PAYMENT);
     expect(after.verifier - before.verifier).toBe(VERIFIER_INCOME);
+  });
+
+  test("two proof subscriptions in the same token in one block: both delivered, no reverted transaction from the node", async () => {
+    const { chain, node } = ctx;
+    // Lazy (optimistic) verification: each delivery's stake stays locked, so its allowance stays spent; two
+    // escrows that share one allowance cannot both lock.
+    await configureVerifier({ atomic: false, valid: false });
+    const mark = node.logs.mark();
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    const ids = await proofCallbacksInOneBlock(2);
+    for (const id of ids) {
+      const [delivery] = await waitForDeliveries(chain, recorders(chain).callback, id);
+      expect(delivery?.proof).toBe(abiString(PROOF));
+    }
+    const sent = await transactionsFrom(chain, node.account.address, fromBlock);
+    expect(sent.filter((t) => t.status === "reverted")).toEqual([]);
+    for (const id of ids) {
+      expect(sent.filter((t) => t.subscriptionId === id).map((t) => t.status)).toEqual(["success"]);
+      await node.logs.waitFor(aboutSubscription("Escrowing reward in wallet", id), { from: mark });
+    }
+    // Both stakes are locked until the verifier finalises them.
+    for (const id of ids) await finalize(id, true);
   });
 });

@@ -1,10 +1,12 @@
 // The delegated-subscription journal, both kinds, against real storage: the embedded SQLite file (kept across a
 // reopen, as across a restart) and Redis (shared: what one process saves, the lease holder takes in). Big
-// integers (signature r/s, wei amounts) come back exact; while Redis is down a save is refused at once.
+// integers (signature r/s, wei amounts) come back exact; while Redis is down a save is refused at once; takeNew
+// loses nothing when a command fails or its reply is lost (faults injected by wrapping the Redis connection).
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type Redis from "ioredis";
 import { NodeError } from "../../../src/lib/errors.ts";
 import { parseJson } from "../../../src/lib/json.ts";
 import { createLogger } from "../../../src/lib/log.ts";
@@ -130,6 +132,131 @@ describe("Redis delegated journal", () => {
       expect((await journal.load()).map((entry) => entry.key)).toEqual(["d:c:2"]);
     } finally {
       await journal.close?.();
+    }
+  });
+});
+
+/**
+ * What happens to one Redis command the next time it is called: it fails without running, it runs and its reply
+ * is lost, or it runs normally; `before` runs first (another process acting in between).
+ */
+type Fault = {
+  command: "lrange" | "hmget" | "ltrim";
+  when: "fails" | "reply-lost" | "succeeds";
+  before?: () => Promise<void>;
+};
+
+/**
+ * The journal's connection with `fault` armed: that command misbehaves once (the Redis edge failing, as a
+ * dropped connection or a timeout would make it), everything else goes through untouched.
+ */
+function faulty(fault: { current: Fault | undefined }): (client: Redis) => Redis {
+  return (client) =>
+    new Proxy(client, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (typeof value !== "function") return value;
+        const armed = fault.current;
+        if (!armed || prop !== armed.command) return value.bind(target);
+        return async (...args: unknown[]) => {
+          fault.current = undefined;
+          await armed.before?.();
+          if (armed.when === "fails") throw new Error(`injected: ${armed.command} failed`);
+          const reply = await value.apply(target, args);
+          if (armed.when === "reply-lost") throw new Error(`injected: ${armed.command}'s reply lost`);
+          return reply;
+        };
+      },
+    });
+}
+
+describe("Redis delegated journal: takeNew never loses a saved subscription", () => {
+  const cases: Array<{ name: string; fault: Fault; first: string[] | "throws"; second: string[] }> = [
+    // The read fails: nothing was removed; the next step takes them.
+    {
+      name: "LRANGE fails",
+      fault: { command: "lrange", when: "fails" },
+      first: "throws",
+      second: ["d:e:1", "d:e:2"],
+    },
+    // Today's defect: the keys were popped before the hash was read, and a failed read lost them.
+    {
+      name: "HMGET fails",
+      fault: { command: "hmget", when: "fails" },
+      first: "throws",
+      second: ["d:e:1", "d:e:2"],
+    },
+    // The trim fails: what was read is handed over now and again next step (the processor skips held keys).
+    {
+      name: "LTRIM fails",
+      fault: { command: "ltrim", when: "fails" },
+      first: ["d:e:1", "d:e:2"],
+      second: ["d:e:1", "d:e:2"],
+    },
+    // The trim ran but its reply was lost: handed over once, not lost and not repeated.
+    {
+      name: "LTRIM's reply is lost",
+      fault: { command: "ltrim", when: "reply-lost" },
+      first: ["d:e:1", "d:e:2"],
+      second: [],
+    },
+  ];
+
+  for (const c of cases) {
+    test(`error: ${c.name}: every saved subscription is taken in`, async () => {
+      const endpoint = await sharedRedis();
+      const key = `${uniqueKeyPrefix("delegated-journal-faults")}delegated`;
+      const redis = { host: endpoint.host, port: endpoint.port, db: 0, password: null };
+      const fault: { current: Fault | undefined } = { current: undefined };
+      const holder = createRedisDelegatedJournal({ redis, key, log, wrapClient: faulty(fault) });
+      const standby = createRedisDelegatedJournal({ redis, key, log });
+      await holder.setup?.(AbortSignal.timeout(5_000));
+      await standby.setup?.(AbortSignal.timeout(5_000));
+      try {
+        await standby.save("d:e:1", message(1));
+        await standby.save("d:e:2", message(2));
+        fault.current = c.fault;
+        const first = await holder.takeNew?.().then(
+          (entries) => entries.map((entry) => entry.key),
+          () => "throws" as const,
+        );
+        expect(first).toEqual(c.first);
+        expect(fault.current).toBeUndefined(); // the fault was hit
+        const second = await holder.takeNew?.();
+        expect(second?.map((entry) => entry.key)).toEqual(c.second);
+        expect(second?.[0]?.msg ?? message(1)).toEqual(message(1));
+        expect(await holder.takeNew?.()).toEqual([]);
+      } finally {
+        await holder.close?.();
+        await standby.close?.();
+      }
+    });
+  }
+
+  test("behavior: a subscription saved by another process between the read and the trim stays for the next step", async () => {
+    const endpoint = await sharedRedis();
+    const key = `${uniqueKeyPrefix("delegated-journal-race")}delegated`;
+    const redis = { host: endpoint.host, port: endpoint.port, db: 0, password: null };
+    const fault: { current: Fault | undefined } = { current: undefined };
+    const holder = createRedisDelegatedJournal({ redis, key, log, wrapClient: faulty(fault) });
+    const standby = createRedisDelegatedJournal({ redis, key, log });
+    await holder.setup?.(AbortSignal.timeout(5_000));
+    await standby.setup?.(AbortSignal.timeout(5_000));
+    try {
+      await standby.save("d:f:1", message(1));
+      await standby.save("d:f:2", message(2));
+      fault.current = {
+        command: "ltrim",
+        when: "succeeds",
+        before: () => standby.save("d:f:3", message(3)),
+      };
+      expect((await holder.takeNew?.())?.map((entry) => entry.key)).toEqual(["d:f:1", "d:f:2"]);
+      expect(fault.current).toBeUndefined();
+      expect((await holder.takeNew?.())?.map((entry) => entry.key)).toEqual(["d:f:3"]);
+      expect(await holder.takeNew?.()).toEqual([]);
+    } finally {
+      await holder.close?.();
+      await standby.close?.();
     }
   });
 });
