@@ -17,7 +17,7 @@
 // Exactly once: an interval is never dispatched twice while it runs or while its transaction is in flight, and
 // every delivery is simulated against the pending block first, so a delivery sent before a restart (still in
 // the mempool) makes the new one fail in simulation (NodeRespondedAlready) rather than go out twice.
-import { getAddress, type Hex, parseAbiItem } from "viem";
+import { getAddress, parseAbiItem } from "viem";
 import type { Config } from "../config/schema.ts";
 import type { RuleTable } from "../guardian/rules.ts";
 import { paymentProblem } from "../guardian/subscription.ts";
@@ -40,7 +40,6 @@ import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./del
 import { createDueCheck, type DueItem, type DueVerdict } from "./due-check.ts";
 import { DueSchedule } from "./due-schedule.ts";
 import { confirmCancelled, createEventScanner } from "./event-scan.ts";
-import { decodeRevertData, findRevertData } from "./infernet-errors.ts";
 import {
   advance,
   type CheckVerdict,
@@ -51,6 +50,7 @@ import {
   type MachineRules,
 } from "./interval-machine.ts";
 import { createPaymentWallet, type PaymentWallet } from "./payment-wallet.ts";
+import { minedRevertReason } from "./revert-reason.ts";
 import { rpcErrorText } from "./rpc.ts";
 import type { ChainContext } from "./service.ts";
 import { createTransactionManager, type SentTx, type TxOutcome } from "./transactions.ts";
@@ -265,6 +265,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       address: paymentAddress,
       wallet,
       walletChecker: ctx.walletChecker,
+      log: log.child({ component: "payment-wallet" }),
     });
     const batch = createBatchReads(ctx.rpc.client, ctx.coordinator.address);
     attached = {
@@ -596,7 +597,15 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return;
     }
     const attempts = (t.state?.interval === interval ? t.state.attempts : 0) + 1;
-    const reason = await revertReasonOf(sent.data, outcome.blockNumber);
+    const reason = attached
+      ? await minedRevertReason(attached.ctx.rpc.client, {
+          hash: outcome.hash,
+          from: attached.wallet.address,
+          to: attached.ctx.coordinator.address,
+          data: sent.data,
+          blockNumber: outcome.blockNumber,
+        })
+      : "unknown";
     log.warn("Transaction reverted", { ...fields, attempts, reason });
     if (attempts >= machineRules.maxAttempts) {
       failedDeliveries++;
@@ -623,23 +632,6 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       return created !== 0 ? created : (await attached.ctx.coordinator.headSubscriptionId()) + 1;
     } catch {
       return t.sub.id;
-    }
-  }
-
-  /** The decoded reason of a mined revert, by replaying its call on the state its block started from. */
-  async function revertReasonOf(data: Hex, blockNumber: bigint): Promise<string> {
-    if (!attached) return "unknown";
-    try {
-      await attached.ctx.rpc.client.call({
-        account: attached.wallet.address,
-        to: attached.ctx.coordinator.address,
-        data,
-        blockNumber: blockNumber > 0n ? blockNumber - 1n : blockNumber,
-      });
-      return "unknown (the call succeeds when replayed)";
-    } catch (error) {
-      const revert = findRevertData(error);
-      return revert === undefined ? rpcErrorText(error) : decodeRevertData(revert).reason;
     }
   }
 
