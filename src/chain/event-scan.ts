@@ -16,9 +16,12 @@
 // How it behaves:
 // - Adaptive range: a refusal for range or result size (log-range.ts: -32005 result caps, -32602 "block range",
 //   "Maximum allowed number of requested blocks is N", HTTP 413, a timeout, …) shrinks the range to what the
-//   provider named (a range, or a span in blocks, which also becomes a ceiling for growth) or else to half, and
-//   the smaller range is tried at once (a timeout waits for the next step: it already cost a full wait). After
-//   `growAfter` consecutive successes the range doubles again, up to maxRange (or the provider's ceiling).
+//   provider named (a range, or a span in blocks, which also becomes a ceiling for growth) or else to half (but
+//   not below the span last accepted), and the smaller range is tried at once (a timeout waits for the next
+//   step: it already cost a full wait). After `growAfter` (2) consecutive successes the range doubles, up to
+//   maxRange (or the provider's named ceiling), but towards a span refused within the last `probeAfter` (100)
+//   successful calls only by halving the distance: a hard cap the provider does not name (a bare -32005) is
+//   found by bisection, and costs about 3 refused probes per 100 calls afterwards (createRangeGovernor).
 // - The cursor moves only over ranges scanned successfully: no gaps, no duplicates (except after a rewind).
 // - Bounded work: at most `maxCallsPerStep` eth_getLogs per advance(); a node far behind catches up over steps.
 // - Other failures (outage, rate limit, a refusal at minRange) are returned as `error` and the scanner backs off
@@ -80,6 +83,8 @@ export interface EventScannerDeps {
   maxCallsPerStep?: number;
   /** Consecutive successful calls before the range doubles (default 2). */
   growAfter?: number;
+  /** Successful calls before the range may grow again to a span that was refused (default 100). */
+  probeAfter?: number;
   /** Backoff after a failure: base·2ⁿ ms, at most max (defaults 1 s and 30 s). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -93,6 +98,10 @@ export interface EventScannerState {
   range: bigint;
   /** A span the provider said it accepts at most; the range does not grow past it. */
   ceiling: bigint | null;
+  /** The smallest span refused lately (the range grows towards it by halves); forgotten after `probeAfter` calls. */
+  refused: bigint | null;
+  /** The largest span accepted since a refusal of a span at most as large. */
+  accepted: bigint;
   /** The current failure, while backing off. */
   failing?: string;
 }
@@ -110,15 +119,14 @@ export function createEventScanner(deps: EventScannerDeps): EventScanner {
   const startBack = deps.startBack ?? 100n;
   const maxCalls = deps.maxCallsPerStep ?? 4;
   const growAfter = deps.growAfter ?? 2;
+  const probeAfter = deps.probeAfter ?? 100;
   const baseMs = deps.backoffBaseMs ?? 1_000;
   const maxMs = deps.backoffMaxMs ?? 30_000;
   const clock = deps.clock ?? Date.now;
 
   let next: bigint | null = null;
   let scannedTo: bigint | null = null;
-  let range = maxRange;
-  let ceiling: bigint | null = null;
-  let successes = 0;
+  const ranges = createRangeGovernor({ maxRange, minRange, growAfter, probeAfter });
   let failures = 0;
   let retryAt = 0;
   let failing: string | undefined;
@@ -142,6 +150,7 @@ export function createEventScanner(deps: EventScannerDeps): EventScanner {
     let error: string | undefined;
     for (let calls = 0; calls < maxCalls && next <= head; calls++) {
       const from: bigint = next;
+      const range = ranges.range();
       const span = range < head - from + 1n ? range : head - from + 1n;
       const to = from + span - 1n;
       try {
@@ -155,25 +164,16 @@ export function createEventScanner(deps: EventScannerDeps): EventScanner {
         failures = 0;
         if (failing !== undefined) log.info("Event scan works again", { scanned_to: to.toString() });
         failing = undefined;
-        if (++successes >= growAfter) {
-          successes = 0;
-          const cap = ceiling !== null && ceiling < maxRange ? ceiling : maxRange;
-          const grown = range * 2n;
-          range = grown < cap ? grown : cap > range ? cap : range;
-        }
+        ranges.accepted(span);
       } catch (caught) {
-        successes = 0;
         const hint = suggestedLogRange(caught);
         if (hint !== undefined && span > minRange) {
-          const shrunk = shrunkRange(span, hint);
-          range = shrunk > minRange ? shrunk : minRange;
-          if (typeof hint === "object" && hint.maxBlocks !== undefined && hint.maxBlocks < span) {
-            ceiling = ceiling === null || hint.maxBlocks < ceiling ? hint.maxBlocks : ceiling;
-          }
+          // A timeout may as well be an outage: it shrinks the range but teaches nothing about the provider's cap.
+          ranges.refused(span, hint, { learn: !isTimeout(caught) });
           log.info("eth_getLogs range refused; scanning smaller ranges", {
             from: from.toString(),
             to: to.toString(),
-            range: range.toString(),
+            range: ranges.range().toString(),
             error: rpcErrorText(caught),
           });
           // A timeout already cost a full wait (and may be an outage): the smaller range waits for the next step.
@@ -209,7 +209,61 @@ export function createEventScanner(deps: EventScannerDeps): EventScanner {
         running = false;
       }
     },
-    state: () => ({ next, range, ceiling, ...(failing === undefined ? {} : { failing }) }),
+    state: () => ({ next, ...ranges.state(), ...(failing === undefined ? {} : { failing }) }),
+  };
+}
+
+export interface RangeGovernorOptions {
+  maxRange: bigint;
+  minRange: bigint;
+  growAfter: number;
+  probeAfter: number;
+}
+
+/**
+ * The range the scanner asks for, learnt from the provider's answers. Doubling after `growAfter` successes, but
+ * towards a span refused lately only by halving the distance (a cap the provider does not name is found by
+ * bisection, not by a refusal per doubling); after a refusal it falls to the provider's named range or span, else
+ * to half, but not below a span just accepted (unless that very span is now refused: denser logs).
+ */
+export function createRangeGovernor(options: RangeGovernorOptions) {
+  const { maxRange, minRange, growAfter, probeAfter } = options;
+  let range = maxRange;
+  let ceiling: bigint | null = null;
+  let refused: bigint | null = null;
+  let accepted = 0n;
+  let successes = 0;
+  let sinceRefusal = 0;
+  const atLeastMin = (value: bigint) => (value > minRange ? value : minRange);
+  return {
+    range: () => range,
+    accepted(span: bigint): void {
+      if (span > accepted) accepted = span;
+      if (refused !== null && ++sinceRefusal >= probeAfter) refused = null;
+      if (++successes < growAfter) return;
+      successes = 0;
+      let target = range * 2n;
+      const cap = ceiling !== null && ceiling < maxRange ? ceiling : maxRange;
+      if (target > cap) target = cap;
+      if (refused !== null && target >= refused) target = (range + refused) / 2n;
+      if (target > range) range = target;
+    },
+    refused(span: bigint, hint: LogRangeHint | "refusal", { learn }: { learn: boolean }): void {
+      successes = 0;
+      if (accepted >= span) accepted = 0n;
+      const named = typeof hint === "object";
+      let next = shrunkRange(span, hint);
+      if (!named && accepted > next) next = accepted;
+      range = atLeastMin(next);
+      if (named && hint.maxBlocks !== undefined && hint.maxBlocks < span) {
+        ceiling = ceiling === null || hint.maxBlocks < ceiling ? hint.maxBlocks : ceiling;
+      }
+      if (learn) {
+        refused = refused === null || span < refused ? span : refused;
+        sinceRefusal = 0;
+      }
+    },
+    state: () => ({ range, ceiling, refused, accepted }),
   };
 }
 

@@ -5,6 +5,7 @@ import { HttpRequestError, RpcRequestError, TimeoutError } from "viem";
 import {
   confirmCancelled,
   createEventScanner,
+  createRangeGovernor,
   type EventScannerDeps,
   type ScanLog,
   shrunkRange,
@@ -93,6 +94,118 @@ describe("shrunkRange", () => {
   });
 });
 
+describe("range governor", () => {
+  // Each step: "ok" (the current range accepted) or a refusal of the current range; then the range expected.
+  type Step = "ok" | "refused" | "timeout" | { maxBlocks: bigint } | { from: bigint; to: bigint };
+  const cases: Array<{ name: string; probeAfter?: number; steps: Array<[Step, bigint]> }> = [
+    {
+      name: "halves, then grows back towards the refused span by halving the distance",
+      steps: [
+        ["refused", 500n],
+        ["refused", 250n],
+        ["ok", 250n],
+        ["ok", 375n],
+        ["ok", 375n],
+        ["ok", 437n],
+      ],
+    },
+    {
+      name: "a refused span is forgotten after probeAfter successes: doubling again up to maxRange",
+      probeAfter: 2,
+      steps: [
+        ["refused", 500n],
+        ["ok", 500n],
+        ["ok", 1000n],
+      ],
+    },
+    {
+      name: "an unnamed hard cap (5) is found by bisection, not by a refusal per doubling",
+      steps: [
+        ["refused", 500n],
+        ["refused", 250n],
+        ["refused", 125n],
+        ["refused", 62n],
+        ["refused", 31n],
+        ["refused", 15n],
+        ["refused", 7n],
+        ["refused", 3n], // 7 refused: 3
+        ["ok", 3n],
+        ["ok", 6n],
+        ["refused", 3n], // 6 refused: back to the 3 accepted
+        ["ok", 3n],
+        ["ok", 4n],
+        ["ok", 4n],
+        ["ok", 5n], // towards 6 by halves
+        ["ok", 5n],
+        ["ok", 5n],
+        ["ok", 5n], // between 5 and 6 there is nothing left to try
+      ],
+    },
+    {
+      name: "a refusal falls back to the span just accepted rather than to half",
+      steps: [
+        ["refused", 500n],
+        ["ok", 500n],
+        ["ok", 750n],
+        ["refused", 500n],
+      ],
+    },
+    {
+      name: "a named span is used at once and is a ceiling for good",
+      probeAfter: 1,
+      steps: [
+        [{ maxBlocks: 64n }, 64n],
+        ["ok", 64n],
+        ["ok", 64n],
+        ["ok", 64n],
+        ["ok", 64n],
+      ],
+    },
+    {
+      name: "a named range is used at once",
+      steps: [
+        [{ from: 10n, to: 109n }, 100n],
+        ["ok", 100n],
+        ["ok", 200n],
+      ],
+    },
+    {
+      name: "a timeout halves but is not remembered as a cap",
+      steps: [
+        ["timeout", 500n],
+        ["ok", 500n],
+        ["ok", 1000n],
+      ],
+    },
+    {
+      name: "an accepted span refused later (denser logs) is not a floor",
+      steps: [
+        ["refused", 500n],
+        ["ok", 500n],
+        ["refused", 250n],
+        ["refused", 125n],
+      ],
+    },
+  ];
+  test.each(cases)("behavior: $name", ({ steps, probeAfter }) => {
+    const governor = createRangeGovernor({
+      maxRange: 1_000n,
+      minRange: 1n,
+      growAfter: 2,
+      probeAfter: probeAfter ?? 100,
+    });
+    const seen: bigint[] = [];
+    for (const [step] of steps) {
+      const span = governor.range();
+      if (step === "ok") governor.accepted(span);
+      else if (step === "timeout") governor.refused(span, "refusal", { learn: false });
+      else governor.refused(span, step === "refused" ? "refusal" : step, { learn: true });
+      seen.push(governor.range());
+    }
+    expect(seen).toEqual(steps.map(([, range]) => range));
+  });
+});
+
 describe("event scanner", () => {
   test("default: starts startBack behind the first head, reaches it, events in chain order", async () => {
     const provider = fakeProvider();
@@ -129,13 +242,13 @@ describe("event scanner", () => {
   });
 
   test("behavior: a result cap without numbers halves the range, then it grows back (x2) after successes", async () => {
-    let dense = true; // a busy stretch: more than 10 blocks' events refused
+    let dense = true; // a busy stretch: more than 100 blocks' events refused
     const provider = fakeProvider((from, to) =>
       dense && to - from + 1n > 100n ? refusal(-32005, "query returned more than 10000 results") : undefined,
     );
-    const { scan } = scanner(provider.getLogs, { startBack: 0n, maxCallsPerStep: 6 });
+    const { scan } = scanner(provider.getLogs, { startBack: 0n, maxCallsPerStep: 6, probeAfter: 10 });
     await scan.advance(0n);
-    await scan.advance(5_000n);
+    await scan.advance(20_000n);
     // 1000 → 500 → 250 → 125 → 62: four refusals, then 62 blocks answered, all within one step's 6 calls.
     expect(provider.calls.map((call) => call.to - call.from + 1n)).toEqual([
       1n,
@@ -147,15 +260,33 @@ describe("event scanner", () => {
       62n,
     ]);
     dense = false;
-    for (let i = 0; i < 20; i++) await scan.advance(5_000n);
+    for (let i = 0; i < 20; i++) await scan.advance(20_000n);
     const spans = provider.answered().map((call) => call.to - call.from + 1n);
-    // Grows ×2 every 2 successes, up to maxRange, and the scan reaches the head.
-    expect(spans).toContain(124n);
+    // Grows x2 every 2 successes but stays below the refused 125 for probeAfter (10) calls, then up to maxRange.
+    expect(spans.slice(0, 12)).toEqual([1n, 62n, 62n, ...Array(8).fill(124n), 248n]);
     expect(spans).toContain(248n);
     expect(spans).toContain(1_000n);
     expect(spans.every((span) => span <= 1_000n)).toBe(true);
     expect(scan.state().range).toBe(1_000n);
-    expectContiguous(provider.answered(), 0n, 5_000n);
+    expectContiguous(provider.answered(), 0n, 20_000n);
+  });
+
+  test("behavior: a hard 5-block cap refused with a bare -32005: adapts, then a few refused probes per probeAfter calls", async () => {
+    const provider = fakeProvider((from, to) =>
+      to - from + 1n > 5n ? refusal(-32005, "limit exceeded") : undefined,
+    );
+    const { scan } = scanner(provider.getLogs, { startBack: 0n, maxCallsPerStep: 4 });
+    await scan.advance(0n);
+    for (let i = 0; i < 300; i++) await scan.advance(5_000n);
+    const refused = provider.calls.filter((call) => !call.ok).length;
+    const answered = provider.answered();
+    // Halving from 1000 to 3 (8 refusals), bisecting up to 5 (one more), then every probeAfter (100) answered
+    // calls one doubling and its bisection back (at most 3 refusals).
+    expect(answered.length).toBeGreaterThan(900);
+    expect(refused).toBeLessThanOrEqual(9 + 3 * Math.ceil(answered.length / 100));
+    expect(scan.state().range).toBe(5n);
+    expect(answered.slice(-100).every((call) => call.to - call.from + 1n <= 5n)).toBe(true);
+    expect(answered.slice(-100).filter((call) => call.to - call.from + 1n === 5n).length).toBeGreaterThan(90);
   });
 
   test("behavior: the provider's suggested range [0x…, 0x…] is what the next call asks", async () => {
@@ -199,7 +330,7 @@ describe("event scanner", () => {
       expect(result.behind).toBe(result.scannedTo === null ? head + 1n : head - result.scannedTo);
       later(1_000);
     }
-    for (let i = 0; i < 200 && scan.state().next !== head + 1n; i++) {
+    for (let i = 0; i < 1_000 && scan.state().next !== head + 1n; i++) {
       later(10_000);
       seen.push(...(await scan.advance(head)).events.map((e) => e.id));
     }
