@@ -35,6 +35,8 @@
 // - Calls to advance() must not overlap: one that starts while another runs returns an empty step at once.
 //   advance() takes as long as its calls do (the transport's own retries and timeouts included), so the
 //   processor should not await it inside its step: start it, keep the promise, take its result when settled.
+//   (rpc.ts retries -32005, -32603 and timeouts with backoff before a refusal reaches this scanner: with the
+//   default 5 retries one -32005 refusal costs 6 requests and ~8 s; a refusal should not be retried there.)
 //
 // Defect 10b (note for the processor): a "cancelled" event may come from a block a reorg later orphans; dropping
 // the subscription on the event alone loses it for good. `confirmCancelled` reads activeAt at the latest block
