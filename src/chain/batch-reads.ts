@@ -1,6 +1,6 @@
 // Batched per-subscription reads the Reader has no function for (nodeResponded): one eth_call through
 // Multicall3 where the chain has it at its canonical address, plain calls in parallel where it does not (a bare
-// anvil, some private chains). Detected once per connection.
+// anvil, some private chains), at most PLAIN_CALL_CONCURRENCY in flight. Detected once per connection.
 import type { Address } from "viem";
 import { coordinatorAbi } from "./abi/coordinator.ts";
 import { nodeRespondedKey } from "./coordinator.ts";
@@ -21,6 +21,35 @@ export interface BatchReads {
     blockNumber?: bigint,
   ): Promise<boolean[]>;
 }
+
+/**
+ * Runs `fn` over `items` with at most `limit` calls in flight and settles each one: a failure is that item's
+ * only (the due check and the cancellation check read many things at once without flooding the provider).
+ */
+export async function settleBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let nextIndex = 0;
+  const worker = async (): Promise<void> => {
+    while (nextIndex < items.length) {
+      const index = nextIndex++;
+      try {
+        results[index] = { status: "fulfilled", value: await fn(items[index] as T, index) };
+      } catch (reason) {
+        results[index] = { status: "rejected", reason };
+      }
+    }
+  };
+  const workers = Math.max(1, Math.min(Math.floor(limit), items.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return results;
+}
+
+/** Plain nodeResponded calls in flight at once on a chain without Multicall3 (before: all of them at once). */
+const PLAIN_CALL_CONCURRENCY = 8;
 
 export function createBatchReads(client: ChainClient, coordinator: Address): BatchReads {
   let multicall: boolean | undefined;
@@ -53,7 +82,13 @@ export function createBatchReads(client: ChainClient, coordinator: Address): Bat
           ...at,
         });
       }
-      return Promise.all(calls.map((call) => client.readContract({ ...call, ...at })));
+      const settled = await settleBounded(calls, PLAIN_CALL_CONCURRENCY, (call) =>
+        client.readContract({ ...call, ...at }),
+      );
+      return settled.map((result) => {
+        if (result.status === "rejected") throw result.reason;
+        return result.value;
+      });
     },
   };
 }

@@ -229,6 +229,9 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let checking: Promise<void> | undefined;
   const toCheck = new Set<string>();
   let scanBehind = 0n;
+  let scanning: Promise<void> | undefined;
+  /** Ids a cancellation event named, waiting for the chain's latest state to confirm it. */
+  const cancelsToConfirm = new Set<number>();
   let scanError: string | undefined;
 
   /** The chain's time (ms): what the Coordinator's interval arithmetic will use. */
@@ -710,41 +713,54 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   // ---------------------------------------------------------------------------------------------------------
   // Per-block work
 
-  /** Cancellations and fulfilments since the last scan. A refused or failed scan only delays these. */
-  async function scanEvents(ctx: ChainContext, head: bigint): Promise<void> {
-    if (!attached) return;
-    const step = await attached.scanner.advance(head);
-    scanBehind = step.behind;
-    if (step.error !== scanError && step.error !== undefined) {
-      log.warn("Could not scan the Coordinator's events yet; deliveries go on", { error: step.error });
-    }
-    scanError = step.error;
-    const cancelled = new Set<number>();
-    for (const event of step.events) {
-      const t = tracked.get(String(event.id));
-      if (!t) continue;
-      if (event.kind === "cancelled") cancelled.add(event.id);
-      else if (t.state) apply(t, t.state.interval, { kind: "fulfilled-elsewhere" });
-    }
-    if (cancelled.size === 0) return;
-    // A cancellation seen in a block a reorganisation later orphans must not drop the subscription for good: it
-    // is dropped only when the chain's latest state says it is cancelled.
-    try {
-      const confirmed = await confirmCancelled(
-        async (id) => (await ctx.coordinator.getSubscription(id)).activeAt,
-        [...cancelled],
-      );
-      for (const id of confirmed) {
-        const t = tracked.get(String(id));
-        if (!t) continue;
-        log.info("Subscription cancelled", { id });
-        stopTracking(t, "cancelled");
-      }
-    } catch (error) {
-      log.warn("Could not confirm subscription cancellations; they stay tracked for now", {
-        ids: [...cancelled],
-        error: rpcErrorText(error),
+  /**
+   * Cancellations and fulfilments since the last scan. The scan runs beside the step (its calls may be retried
+   * and time out): a refused or failed scan only delays these, never a delivery.
+   */
+  function startScan(ctx: ChainContext, head: bigint): void {
+    if (!attached || scanning) return;
+    const { scanner } = attached;
+    scanning = scanner
+      .advance(head)
+      .then(async (step) => {
+        scanBehind = step.behind;
+        if (step.error !== scanError && step.error !== undefined) {
+          log.warn("Could not scan the Coordinator's events yet; deliveries go on", { error: step.error });
+        }
+        scanError = step.error;
+        for (const event of step.events) {
+          const t = tracked.get(String(event.id));
+          if (!t) continue;
+          if (event.kind === "cancelled") cancelsToConfirm.add(event.id);
+          else if (t.state) apply(t, t.state.interval, { kind: "fulfilled-elsewhere" });
+        }
+        if (cancelsToConfirm.size > 0) await confirmCancellations(ctx);
+      })
+      .catch((error: unknown) => {
+        scanError = rpcErrorText(error);
+      })
+      .finally(() => {
+        scanning = undefined;
       });
+  }
+
+  /**
+   * A cancellation seen in a block a reorganisation later orphans must not drop the subscription for good: it is
+   * dropped only when the chain's latest state says it is cancelled; a read that failed is tried again next scan.
+   */
+  async function confirmCancellations(ctx: ChainContext): Promise<void> {
+    const ids = [...cancelsToConfirm];
+    cancelsToConfirm.clear();
+    const { cancelled, unconfirmed } = await confirmCancelled(
+      async (id) => (await ctx.coordinator.getSubscription(id)).activeAt,
+      ids,
+    );
+    for (const id of unconfirmed) if (tracked.has(String(id))) cancelsToConfirm.add(id);
+    for (const id of cancelled) {
+      const t = tracked.get(String(id));
+      if (!t) continue;
+      log.info("Subscription cancelled", { id });
+      stopTracking(t, "cancelled");
     }
   }
 
@@ -752,7 +768,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     if (!attached) return;
     await attached.wallet.transactions.onBlock(head);
     lastReceiptCheck = clock();
-    await scanEvents(ctx, head);
+    startScan(ctx, head);
     lastHead = head;
     if (clock() - balanceAt > 60_000) {
       balanceAt = clock();
@@ -1070,7 +1086,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         }
       }
       // Work in flight gets a moment to finish (the orchestrator sees the abort and fails fast).
-      await Promise.race([Promise.allSettled([...running, ...(checking ? [checking] : [])]), sleep(2_000)]);
+      const background = [checking, scanning].filter((p): p is Promise<void> => p !== undefined);
+      await Promise.race([Promise.allSettled([...running, ...background]), sleep(2_000)]);
     },
     keys: () => [...tracked.keys()],
     health(): ProcessorHealth {
