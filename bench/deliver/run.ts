@@ -12,13 +12,11 @@
 import { parseArgs } from "node:util";
 import { encodeAbiParameters, encodeFunctionData, keccak256 } from "viem";
 import { coordinatorAbi } from "../../src/chain/abi/coordinator.ts";
-import { type ChainService, createChainService } from "../../src/chain/service.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { configureLogging, createLog } from "../../src/lib/log.ts";
-import { createOrchestrator } from "../../src/orchestration/orchestrator.ts";
+import { configureLogging } from "../../src/lib/log.ts";
 import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
 import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
-import { chainNodeConfig, startProcessorNode } from "../../test/fixtures/processor-node.ts";
+import { benchConfig, blockNumber, startBenchNode, startEchoContainer } from "../chain-bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -32,66 +30,10 @@ const idleCount = Number(values.idle);
 const measureBlocks = Number(values.blocks);
 configureLogging({ consoleLevel: "warn", consoleFormat: "json" });
 
-// The container: answers /service_output with the five-key on-chain form around its input.
-const container = Bun.serve({
-  port: 0,
-  hostname: "127.0.0.1",
-  async fetch(req) {
-    const body = (await req.json()) as { data?: unknown };
-    const input = typeof body.data === "string" ? body.data : "";
-    return Response.json({
-      raw_input: input,
-      processed_input: "",
-      raw_output: encodeAbiParameters([{ type: "string" }], ["echo"]).slice(2),
-      processed_output: "",
-      proof: "",
-    });
-  },
-});
-const directory = {
-  statuses: () => [],
-  endpoint: (id: string) =>
-    id === "echo" ? { baseUrl: `http://127.0.0.1:${container.port}`, headers: {} } : undefined,
-};
-
-function configFor(chain: TestChain): Config {
-  return chainNodeConfig(chain, {
-    chain: { snapshot_sync: { batch_size: 500, sleep: 0, sync_period: 0.5 } },
-  });
-}
-
-const orchestrator = createOrchestrator({ directory, jobTimeoutMs: 30_000, log: createLog("orchestrator") });
-
-interface RunningNode {
-  chain: ChainService;
-  stop(): Promise<void>;
-}
-
-/** The node's chain side: listener and processor, or the listener alone (the baseline of part B). */
-async function startNode(config: Config, withProcessor: boolean): Promise<RunningNode> {
-  if (withProcessor) {
-    const node = await startProcessorNode(config, {
-      run: (job) => orchestrator.run(job),
-      settings: { tickMs: 100, simulationAttempts: 3, containerRetryBaseMs: 2_000 },
-    });
-    return { chain: node.chainService, stop: () => node.stop() };
-  }
-  const chain = createChainService({ config, log: createLog("chain"), sink: { track() {} } });
-  const controller = new AbortController();
-  await chain.setup?.(controller.signal);
-  const run = chain.run?.(controller.signal);
-  return {
-    chain,
-    async stop() {
-      controller.abort();
-      await run;
-    },
-  };
-}
-
-async function blockNumber(chain: TestChain): Promise<bigint> {
-  return chain.publicClient.getBlockNumber({ cacheTime: 0 });
-}
+const { server: container, orchestrator } = startEchoContainer();
+const configFor = (chain: TestChain): Config => benchConfig(chain);
+const startNode = (config: Config, withProcessor: boolean) =>
+  startBenchNode(config, withProcessor ? (job) => orchestrator.run(job) : undefined);
 
 async function deliveredCount(chain: TestChain, firstId: number, lastId: number): Promise<number> {
   let n = 0;

@@ -159,6 +159,8 @@ export interface ProcessorHealth extends ServiceHealth {
   events: { behind: number; error: string | null };
   /** How far the chain's clock is from the host's, s (positive: the chain is behind); null before a block. */
   chain_clock_lag_s: number | null;
+  /** Duration of the processor's steps, ms: the last one and the longest since start. */
+  step_ms: { last: number; max: number };
 }
 
 export interface Processor extends Service, SubscriptionSink, DelegatedSubscriptionSink {
@@ -227,6 +229,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   let lastError: string | undefined;
   let failedDeliveries = 0;
   let checking: Promise<void> | undefined;
+  const stepMs = { last: 0, max: 0 };
   const toCheck = new Set<string>();
   let scanBehind = 0n;
   let scanning: Promise<void> | undefined;
@@ -1071,8 +1074,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       let failures = 0;
       while (!signal.aborted) {
         try {
+          const started = performance.now();
           await verifyPending(signal);
           await tick(signal);
+          stepMs.last = performance.now() - started;
+          if (stepMs.last > stepMs.max) stepMs.max = stepMs.last;
           failures = 0;
           lastError = undefined;
           await sleep(settings.tickMs, signal);
@@ -1122,6 +1128,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         payment_wallet_balance_wei: paymentBalance === null ? null : paymentBalance.toString(),
         events: { behind: Number(scanBehind), error: scanError ?? null },
         chain_clock_lag_s: chainNow === null ? null : Math.round((clock() - chainNow) / 100) / 10,
+        step_ms: { last: Math.round(stepMs.last * 10) / 10, max: Math.round(stepMs.max * 10) / 10 },
       };
     },
   };
