@@ -487,6 +487,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
     entry.lastAttemptBlock = head;
     if (!next.replaces) {
       reportFeeCapped(entry, entry.fees);
+      // No valid replacement under the cap: keep the newest attempt in a pool (one that evicted it takes it
+      // back; one that has it answers "already known"), so it is mined once the base fee falls under the cap.
+      const newest = entry.attempts.at(-1);
+      if (newest) await broadcast(newest);
       return;
     }
     const attempt = await sign(entry.request, entry.nonce, next.fees);
