@@ -106,6 +106,18 @@ export class FakeTxChain {
     if (tx) tx.status = status;
   }
 
+  /** A reorganisation to blocks without this transaction (and those after it); the pool does not hold it. */
+  reorgRemove(hash: Hex): void {
+    this.reorgSalt++;
+    const tx = this.mined.get(hash);
+    if (!tx) return;
+    for (const [nonce, minedTx] of [...this.minedByNonce]) {
+      if (nonce < tx.nonce) continue;
+      this.minedByNonce.delete(nonce);
+      this.mined.delete(minedTx.hash);
+    }
+  }
+
   /** Our broadcasts (attempts of our transactions) per nonce, distinct by hash. */
   oursAt(nonce: number): PooledTx[] {
     const byHash = new Map(this.received.filter((t) => t.nonce === nonce).map((t) => [t.hash, t]));

@@ -276,6 +276,24 @@ describe("transaction manager: reorganisations", () => {
   });
 });
 
+describe("transaction manager: reorganisations (re-sent)", () => {
+  test("behavior: a removed transaction is sent again as is; reverting in the new chain is reported", async () => {
+    const reported: TxOutcome[] = [];
+    const { chain, txs } = setup({ onReorgOutcome: (_labels, outcome) => reported.push(outcome) });
+    const sent = await txs.send(request());
+    await advance(chain, txs);
+    expect(await settled(sent.outcome)).toMatchObject({ status: "success" });
+    chain.reorgRemove(sent.hash);
+    chain.reverting.add(sent.hash); // the new chain's state makes the same transaction revert
+    await advance(chain, txs); // noticed: tracked again and sent again (same bytes)
+    expect(txs.stats()).toMatchObject({ reorged: 1, pending: 1 });
+    expect(chain.oursAt(0).map((t) => t.hash)).toEqual([sent.hash]);
+    await advance(chain, txs);
+    expect(reported).toEqual([expect.objectContaining({ status: "reverted", hash: sent.hash })]);
+    expect(txs.stats()).toMatchObject({ reorged: 1, reorgOutcomeChanged: 1, pending: 0 });
+  });
+});
+
 describe("transaction manager: RPC requests", () => {
   test("behavior: a delivery costs one broadcast and one receipt; idle blocks one nonce read or none", async () => {
     const { chain, txs } = setup();
