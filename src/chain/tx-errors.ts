@@ -17,7 +17,7 @@ export type BroadcastVerdict =
   /** Any other answer from the node (insufficient funds, gas too low, …): refused, nothing is in a pool. */
   | "refused";
 
-const KNOWN = /already known|already imported|known transaction|already in (the )?(tx)?pool|alreadyknown/i;
+const KNOWN = /already known|already imported|\bknown transaction|already in (the )?(tx)?pool|alreadyknown/i;
 const NONCE_TOO_LOW =
   /nonce too low|nonce has already been used|oldnonce|nonce is too low|invalid nonce.*low/i;
 const REPLACEMENT_UNDERPRICED =

@@ -43,6 +43,7 @@ describe("classifyBroadcastError", () => {
     ],
     ["insufficient funds", rpcError(-32000, "insufficient funds for gas * price + value"), "refused"],
     ["intrinsic gas too low", rpcError(-32000, "intrinsic gas too low"), "refused"],
+    ["not 'known': unknown transaction type", rpcError(-32000, "unknown transaction type"), "refused"],
   ];
   for (const [name, error, verdict] of cases)
     test(`behavior: ${name} → ${verdict}`, () => expect(classifyBroadcastError(error)).toBe(verdict));
