@@ -3,6 +3,11 @@
 // - every JSON-RPC request actually sent is counted by method (no batching: one HTTP request = one call);
 // - transport failures, timeouts and rate limits (429, -32005) are retried with capped exponential backoff,
 //   moving to the next URL (chain.rpc_url, then chain.rpc_fallback_urls) on each failure;
+// - except eth_sendRawTransaction, which is sent exactly once per call: a lost reply (502/504, a timeout) may
+//   hide a broadcast that happened, and a blind retry turns it into "nonce too low" / "already known" (and, for
+//   a process that lost the chain lease meanwhile, into a transaction it was no longer allowed to send). The
+//   transaction manager rebroadcasts the same signed bytes itself, after checking the lease. A failure still
+//   moves the preferred URL on, so its next call goes elsewhere;
 // - contract reverts and other answers from the node are not retried: they are answers, not outages;
 // - when retries run out the caller gets a retryable NodeError; callers back off and resume, never exit;
 // - URLs in logs and errors are redacted (credentials; API keys in the path are registered secrets), and
@@ -75,6 +80,8 @@ export class RpcUnavailableError extends NodeError {
   override name = "RpcUnavailableError";
 }
 
+/** Methods whose request is not idempotent for the caller: sent once, the caller decides what to do next. */
+const NOT_RETRIED = new Set(["eth_sendRawTransaction"]);
 const RETRYABLE_RPC_CODES = new Set([-32005, -32603, -32002]);
 const RETRYABLE_HTTP = (status: number) =>
   status === 408 || status === 425 || status === 429 || status >= 500;
@@ -144,7 +151,8 @@ export function createRpc(options: RpcOptions): Rpc {
 
   const request = (async ({ method, params }: { method: string; params?: unknown }) => {
     let failure: unknown;
-    for (let attempt = 0; attempt <= maxRetries; attempt++) {
+    const retries = NOT_RETRIED.has(method) ? 0 : maxRetries;
+    for (let attempt = 0; attempt <= retries; attempt++) {
       const endpoint = endpoints[preferred] ?? endpoints[0];
       if (!endpoint) break;
       counters.requests++;
@@ -165,7 +173,7 @@ export function createRpc(options: RpcOptions): Rpc {
           preferred = (preferred + 1) % endpoints.length;
           counters.failovers++;
         }
-        if (attempt === maxRetries) break;
+        if (attempt === retries) break;
         const delay = backoffMs(attempt, baseMs, maxMs);
         log.warn("RPC request failed, retrying", {
           method,
@@ -179,7 +187,7 @@ export function createRpc(options: RpcOptions): Rpc {
     }
     counters.exhausted++;
     throw new RpcUnavailableError(
-      `RPC request ${method} failed after ${maxRetries + 1} attempts: ${rpcErrorText(failure)}`,
+      `RPC request ${method} failed after ${retries + 1} attempt${retries === 0 ? "" : "s"}: ${rpcErrorText(failure)}`,
       { retryable: true, cause: failure, meta: { method } },
     );
   }) as EIP1193RequestFn;

@@ -1,20 +1,41 @@
 // The node's one transaction pipeline: every transaction (deliveries and `approve` alike) gets its nonce here,
 // so several can go out in the same block without a nonce clash (the reference sent approve outside its lock).
-// It signs locally, broadcasts, watches receipts once per new block, and replaces a transaction that is not
-// mined within `replaceAfterBlocks` blocks with the same nonce and bumped fees (EIP-1559 or legacy pricing,
-// whichever the chain's latest block shows). Reverts are outcomes, not exceptions: the caller decides.
+// Modelled on Chainlink's txmgr: each transaction is an entry with a named state (tx-plan.ts) and a list of
+// signed attempts that keep its nonce; the decisions are pure (tx-plan.ts, tx-fees.ts, tx-errors.ts) and this
+// file is the thin shell that reads the chain and carries them out.
 //
-// A mined transaction stays watched for `reorgDepth` blocks: when a chain reorganisation removes it (the new
-// blocks no longer hold it, and it is not in the pool again), it is sent again with the same nonce. The
-// interval it delivered is then delivered by the same transaction (never by a second one, which the same
-// nonce rules out), and the nonces after it are not left stuck behind a gap.
+// Sending is idempotent. A transaction is signed first, so its hash (keccak256 of the signed bytes) is known
+// before the broadcast; the signed bytes are kept. The RPC layer sends eth_sendRawTransaction once and never
+// retries it: a lost reply (502/504, timeout) leaves the entry "unknown", and the same bytes go out again on
+// the next block ("already known" / "transaction already imported" = success). After "nonce too low" the
+// manager looks for its own hash before anything else: found, it is ours and tracked; not found, the nonce was
+// used by someone else, and only then does the transaction move on to another nonce. The lease (`canSend`) is
+// checked right before every broadcast: first sends, rebroadcasts, replacements, fills and reorg re-sends.
+//
+// Nonces: the highest of the local counter, the chain's `pending` and `latest` counts, and every nonce this
+// process still holds; never one in flight (a load-balanced provider may answer `pending` from a backend that
+// has not seen our pool).
+//
+// Once per block: one `latest` nonce read; receipts are looked up only for nonces the chain has mined. Only the
+// lowest unmined nonce is replaced with bumped fees (the others cannot be mined before it); a nonce nobody here
+// tracks that blocks ours for `replaceAfterBlocks` is filled with a 0-value self-transfer. A fee cap that stops
+// a replacement is reported (stats: feeCapped, stuckNonce) and logged once, never retried as a silent loop.
+//
+// A mined transaction stays watched for `reorgDepth` blocks: when a reorganisation removes it, the same signed
+// bytes are sent again at the same nonce (the interval it delivered is then delivered by the same transaction,
+// never by a second one). When a reorganisation changes a mined transaction's status (success ↔ reverted), the
+// change is logged, counted and given to `onReorgOutcome`.
 //
 // The key never leaves the account object given here (the Wallet's); nothing here logs it.
-import type { Address, Hex, LocalAccount, TransactionReceipt } from "viem";
+import { type Address, type Hex, keccak256, type LocalAccount } from "viem";
 import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ChainClient } from "./rpc.ts";
 import { rpcErrorText } from "./rpc.ts";
+import { type BroadcastVerdict, classifyBroadcastError } from "./tx-errors.ts";
+import { bumpFees, type Fees, feeCeiling, initialFees } from "./tx-fees.ts";
+import { type ChainNonceWatch, chooseNonce, planBlock, type TxState, watchChainNonce } from "./tx-plan.ts";
+import { type MinedReceipt, type TxRpc, txRpcCalls } from "./tx-rpc.ts";
 
 export interface TxRequest {
   to: Address;
@@ -31,7 +52,7 @@ export type TxOutcome =
   | { status: "dropped"; hash: Hex };
 
 export interface SentTx {
-  /** The first broadcast's hash (replacements have their own; `outcome` names the one that was mined). */
+  /** The first attempt's hash (replacements have their own; `outcome` names the one that was mined). */
   hash: Hex;
   nonce: number;
   /** The call data, for replaying a revert to learn its reason. */
@@ -47,14 +68,25 @@ export interface TxStats {
   dropped: number;
   /** Mined transactions removed by a chain reorganisation and sent again. */
   reorged: number;
+  /** Mined transactions whose status (success / reverted) a reorganisation changed. */
+  reorgOutcomeChanged: number;
+  /** Broadcasts whose reply was lost (the transaction stayed tracked and was sent again as is). */
+  lostReplies: number;
+  /** The same signed bytes sent again (after a lost reply or a reorganisation). */
+  rebroadcasts: number;
+  /** 0-value self-transfers sent at a nonce this node did not track that blocked its transactions. */
+  filled: number;
   pending: number;
   /** The next nonce this node will use; null until the first transaction. */
   nonce: number | null;
+  /** Replacing `stuckNonce` would need fees above max_fee_per_gas: the node's transactions wait behind it. */
+  feeCapped: boolean;
+  stuckNonce: number | null;
 }
 
 export interface TransactionManager {
   send(request: TxRequest): Promise<SentTx>;
-  /** Checks receipts of transactions in flight and replaces stale ones; call once per new block. */
+  /** Checks transactions in flight against the chain, rebroadcasts, replaces and fills; call once per block. */
   onBlock(blockNumber: bigint): Promise<void>;
   /** Forget the local nonce: the next send asks the chain (another process may have sent meanwhile). */
   resync(): void;
@@ -67,275 +99,474 @@ export class NotAllowedToSendError extends NodeError {
 }
 
 export interface TransactionManagerDeps {
-  client: ChainClient;
+  /** The node's ChainClient, or any EIP-1193 `request` (tests stand in for a misbehaving provider). */
+  client: ChainClient | TxRpc;
   account: LocalAccount;
   chainId: number;
   log: Logger;
-  /** Blocks without a receipt before a transaction is sent again with higher fees (default 5). */
+  /** Blocks a transaction may stay the lowest unmined nonce before it is replaced with higher fees (default 5). */
   replaceAfterBlocks?: number;
-  /** Fee increase per replacement, percent (default 25; nodes require at least 10). */
+  /** Fee increase per replacement, percent (default 25; at least 11: pools require 10). */
   feeBumpPercent?: number;
   /** Upper bound on maxFeePerGas / gasPrice in wei; undefined = none. */
   maxFeePerGas?: bigint;
   /**
-   * Checked right before every broadcast (first sends and replacements): false means this process may not send
-   * now (it lost the chain lease to a standby), and nothing goes out.
+   * Checked right before every broadcast (first sends, rebroadcasts, replacements, fills): false means this
+   * process may not send now (it lost the chain lease to a standby), and nothing goes out.
    */
   canSend?: () => boolean;
-  /** Blocks after a "nonce too low" on replacement with still no receipt before the tx counts as dropped. */
+  /** Blocks a mined nonce may show no receipt of ours before the transaction counts as dropped (default 3). */
   droppedAfterBlocks?: number;
   /** Blocks a mined transaction is watched for removal by a reorganisation (default 12; 0: not watched). */
   reorgDepth?: number;
+  /**
+   * A reorganisation changed the status of a transaction whose outcome was reported already (it reverts in the
+   * new chain, or now succeeds). `labels` are the request's; the processor may re-check that interval.
+   */
+  onReorgOutcome?: (labels: Record<string, unknown>, outcome: TxOutcome) => void;
 }
 
-type Fees =
-  | { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
-  | { type: "legacy"; gasPrice: bigint };
+/** One signed variant of a transaction; all attempts of an entry share its nonce. */
+interface Attempt {
+  hash: Hex;
+  raw: Hex;
+  fees: Fees;
+}
 
-interface InFlight {
+interface Entry {
+  /** A caller's transaction, or a self-transfer filling a nonce that blocked ours. */
+  kind: "request" | "fill";
   request: TxRequest;
   nonce: number;
+  state: TxState;
+  /** The fees last tried (sent, or refused as underpriced): the next bump starts here. */
   fees: Fees;
-  hashes: Hex[];
-  sentAtBlock: bigint | undefined;
-  /** Set once a replacement was refused because the nonce is already used. */
+  /** Attempts that may be in a pool or mined, oldest first; the newest is the one rebroadcast. */
+  attempts: Attempt[];
+  /** Undefined until the first block seen after the send. */
+  lastAttemptBlock: bigint | undefined;
+  /** The chain mined this nonce but no receipt of ours was found, since this block. */
   nonceUsedSince: bigint | undefined;
+  /** Its first broadcast is under way (send): the per-block work leaves it alone until it has an answer. */
+  busy?: boolean;
   resolve(outcome: TxOutcome): void;
 }
 
 /** A mined transaction, watched until it is `reorgDepth` blocks deep. */
 interface Mined {
-  entry: InFlight;
+  entry: Entry;
   hash: Hex;
   blockNumber: bigint;
   blockHash: Hex;
+  status: "success" | "reverted";
 }
+
+type Verdict = BroadcastVerdict | "sent" | "not-allowed";
 
 const FEE_CACHE_MS = 1_000;
 const MIN_PRIORITY_FEE = 1_000_000_000n; // 1 gwei when the node cannot tell
+const SELF_TRANSFER_GAS = 21_000n;
+/** Fills per block at most: a long gap below our nonces is closed over a few blocks. */
+const MAX_FILLS_PER_BLOCK = 16;
+/** A first send whose nonce turns out used by someone else moves on at most this often before giving up. */
+const MAX_NONCE_MOVES = 3;
 
 export function createTransactionManager(deps: TransactionManagerDeps): TransactionManager {
-  const { client, account, chainId, log } = deps;
+  const { account, chainId, log } = deps;
+  const calls = txRpcCalls(deps.client as TxRpc);
   const replaceAfter = BigInt(Math.max(1, deps.replaceAfterBlocks ?? 5));
   const bump = BigInt(Math.max(11, deps.feeBumpPercent ?? 25));
   const droppedAfter = BigInt(Math.max(1, deps.droppedAfterBlocks ?? 3));
   const reorgDepth = BigInt(Math.max(0, deps.reorgDepth ?? 12));
-  const inFlight = new Map<number, InFlight>();
+  const cap = deps.maxFeePerGas;
+  const inFlight = new Map<number, Entry>();
   const mined = new Map<number, Mined>();
-  const counters = { sent: 0, confirmed: 0, reverted: 0, replaced: 0, dropped: 0, reorged: 0 };
+  const counters = {
+    sent: 0,
+    confirmed: 0,
+    reverted: 0,
+    replaced: 0,
+    dropped: 0,
+    reorged: 0,
+    reorgOutcomeChanged: 0,
+    lostReplies: 0,
+    rebroadcasts: 0,
+    filled: 0,
+  };
   let nextNonce: number | undefined;
   let lastBlock: bigint | undefined;
+  let chainNonce: ChainNonceWatch | undefined;
+  /** The nonce whose replacement max_fee_per_gas stops (logged once per nonce). */
+  let feeCapped: number | undefined;
   let feeCache: { at: number; fees: Fees } | undefined;
   // Sends are serialised: nonce assignment and broadcast happen one transaction at a time (each is quick).
   let queue: Promise<unknown> = Promise.resolve();
 
-  const capped = (value: bigint) =>
-    deps.maxFeePerGas !== undefined && value > deps.maxFeePerGas ? deps.maxFeePerGas : value;
-
   async function currentFees(fresh = false): Promise<Fees> {
     if (!fresh && feeCache && Date.now() - feeCache.at < FEE_CACHE_MS) return feeCache.fees;
-    const block = await client.getBlock({ blockTag: "latest" });
-    let fees: Fees;
-    if (block.baseFeePerGas !== null && block.baseFeePerGas !== undefined) {
-      let priority: bigint;
-      try {
-        priority = await client.request({ method: "eth_maxPriorityFeePerGas" }).then(BigInt);
-      } catch {
-        priority = MIN_PRIORITY_FEE;
-      }
-      const maxFee = capped(block.baseFeePerGas * 2n + priority);
-      fees = {
-        type: "eip1559",
-        maxFeePerGas: maxFee,
-        maxPriorityFeePerGas: min(priority, maxFee),
-      };
-    } else {
-      fees = { type: "legacy", gasPrice: capped(await client.getGasPrice()) };
-    }
+    const block = await calls.block("latest");
+    const baseFeePerGas = block?.baseFeePerGas;
+    const fees = initialFees(
+      {
+        baseFeePerGas,
+        priorityFee:
+          baseFeePerGas === undefined ? 0n : await calls.priorityFee().catch(() => MIN_PRIORITY_FEE),
+        gasPrice: baseFeePerGas === undefined ? await calls.gasPrice() : undefined,
+      },
+      cap,
+    );
     feeCache = { at: Date.now(), fees };
     return fees;
   }
 
-  function bumped(fees: Fees, fresh: Fees): Fees {
-    const up = (value: bigint) => (value * (100n + bump)) / 100n + 1n;
-    if (fees.type === "eip1559" && fresh.type === "eip1559") {
-      const maxFeePerGas = capped(max(up(fees.maxFeePerGas), fresh.maxFeePerGas));
-      const priority = max(up(fees.maxPriorityFeePerGas), fresh.maxPriorityFeePerGas);
-      return {
-        type: "eip1559",
-        maxFeePerGas,
-        maxPriorityFeePerGas: min(priority, maxFeePerGas),
-      };
-    }
-    if (fees.type === "legacy" && fresh.type === "legacy") {
-      return { type: "legacy", gasPrice: capped(max(up(fees.gasPrice), fresh.gasPrice)) };
-    }
-    return fresh;
-  }
-
-  async function sign(request: TxRequest, nonce: number, fees: Fees): Promise<Hex> {
+  async function sign(request: TxRequest, nonce: number, fees: Fees): Promise<Attempt> {
     const base = { chainId, nonce, to: request.to, data: request.data, gas: request.gas };
-    return fees.type === "eip1559"
-      ? account.signTransaction({
-          ...base,
-          type: "eip1559",
-          maxFeePerGas: fees.maxFeePerGas,
-          maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-        })
-      : account.signTransaction({ ...base, type: "legacy", gasPrice: fees.gasPrice });
+    const raw =
+      fees.type === "eip1559"
+        ? await account.signTransaction({
+            ...base,
+            type: "eip1559",
+            maxFeePerGas: fees.maxFeePerGas,
+            maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+          })
+        : await account.signTransaction({ ...base, type: "legacy", gasPrice: fees.gasPrice });
+    return { raw, hash: keccak256(raw), fees };
   }
 
-  async function broadcast(request: TxRequest, nonce: number, fees: Fees): Promise<Hex> {
-    const serializedTransaction = await sign(request, nonce, fees);
-    // Last moment to stop: a process paused past its lease must not wake up and send.
-    if (deps.canSend && !deps.canSend()) {
-      throw new NotAllowedToSendError("not sending: this node does not hold the chain lease");
-    }
-    return client.sendRawTransaction({ serializedTransaction });
-  }
-
-  async function pendingNonce(): Promise<number> {
-    return client.getTransactionCount({ address: account.address, blockTag: "pending" });
-  }
-
-  async function sendNow(request: TxRequest): Promise<SentTx> {
-    if (nextNonce === undefined) nextNonce = await pendingNonce();
-    const fees = await currentFees();
-    let nonce = nextNonce;
-    let hash: Hex;
+  /** One broadcast, never retried here; the lease is checked right before it. */
+  async function broadcast(attempt: Attempt): Promise<{ verdict: Verdict; error?: unknown }> {
+    if (deps.canSend && !deps.canSend()) return { verdict: "not-allowed" };
     try {
-      hash = await broadcast(request, nonce, fees);
+      await calls.sendRaw(attempt.raw);
+      return { verdict: "sent" };
     } catch (error) {
-      // For a first send, an underpriced "replacement" means another sender with our key holds the nonce.
-      if (error instanceof NotAllowedToSendError) throw error;
-      if (!isNonceError(error) && !UNDERPRICED.test(errorChainText(error))) {
-        // Unknown whether it reached a mempool: ask the chain for the nonce next time.
-        nextNonce = undefined;
-        throw error;
-      }
-      // Someone (a previous run of this node, another process with the same key) used it: resync once.
-      nonce = await pendingNonce();
-      log.warn("Nonce out of step with the chain; resynchronised", { nonce, error: rpcErrorText(error) });
-      try {
-        hash = await broadcast(request, nonce, fees);
-      } catch (retryError) {
-        nextNonce = undefined;
-        throw retryError;
-      }
+      return { verdict: classifyBroadcastError(error), error };
     }
-    nextNonce = nonce + 1;
-    counters.sent++;
+  }
+
+  /** Nonces this process still holds: in flight, or mined and watched for a reorganisation. */
+  function held(): number[] {
+    return [...inFlight.keys(), ...mined.keys()];
+  }
+
+  async function allocateNonce(above: number | undefined): Promise<number> {
+    if (nextNonce !== undefined && above === undefined)
+      return chooseNonce({ local: nextNonce, held: held() });
+    const address = account.address;
+    const [pending, latest] = await Promise.all([
+      calls.transactionCount(address, "pending"),
+      calls.transactionCount(address, "latest"),
+    ]);
+    return chooseNonce({ local: nextNonce, pending, latest, held: held(), above });
+  }
+
+  function outcomePromise(): { outcome: Promise<TxOutcome>; resolve: (outcome: TxOutcome) => void } {
     let resolve!: (outcome: TxOutcome) => void;
     const outcome = new Promise<TxOutcome>((r) => {
       resolve = r;
     });
-    inFlight.set(nonce, {
-      request,
-      nonce,
-      fees,
-      hashes: [hash],
-      sentAtBlock: lastBlock,
-      nonceUsedSince: undefined,
-      resolve,
-    });
-    return { hash, nonce, data: request.data, outcome };
+    return { outcome, resolve };
   }
 
-  function settle(entry: InFlight, receipt: TransactionReceipt): void {
+  async function sendNow(request: TxRequest): Promise<SentTx> {
+    if (deps.canSend && !deps.canSend()) {
+      throw new NotAllowedToSendError("not sending: this node does not hold the chain lease");
+    }
+    let above: number | undefined;
+    for (let moves = 1; ; moves++) {
+      const nonce = await allocateNonce(above);
+      const attempt = await sign(request, nonce, await currentFees());
+      const { outcome, resolve } = outcomePromise();
+      const entry: Entry = {
+        kind: "request",
+        request,
+        nonce,
+        state: "unknown",
+        fees: attempt.fees,
+        attempts: [attempt],
+        lastAttemptBlock: lastBlock,
+        nonceUsedSince: undefined,
+        busy: true,
+        resolve,
+      };
+      // Held before the broadcast: whatever its answer, no other transaction gets this nonce meanwhile.
+      inFlight.set(nonce, entry);
+      nextNonce = nonce + 1;
+      let result: "tracked" | { taken: unknown };
+      try {
+        result = await firstBroadcast(entry, attempt);
+      } finally {
+        entry.busy = false;
+      }
+      if (result === "tracked") {
+        counters.sent++;
+        return { hash: attempt.hash, nonce, data: request.data, outcome };
+      }
+      // Someone else's transaction holds the nonce: ours goes after it (a few times at most).
+      nextNonce = undefined;
+      above = nonce;
+      if (moves >= MAX_NONCE_MOVES) {
+        throw new NodeError(`nonce ${nonce} and the ones before it were taken by other transactions`, {
+          retryable: true,
+          cause: result.taken,
+          meta: { nonce },
+        });
+      }
+    }
+  }
+
+  /**
+   * A new transaction's first broadcast: "tracked" when it is (or may be) in a pool; `taken` when another
+   * transaction holds its nonce (the entry is released); throws when the node refused it (released too).
+   */
+  async function firstBroadcast(entry: Entry, attempt: Attempt): Promise<"tracked" | { taken: unknown }> {
+    const { nonce } = entry;
+    const release = () => {
+      inFlight.delete(nonce);
+      if (nextNonce === nonce + 1) nextNonce = nonce;
+    };
+    const fields = { ...entry.request.labels, nonce, tx_hash: attempt.hash };
+    const { verdict, error } = await broadcast(attempt);
+    switch (verdict) {
+      case "sent":
+      case "known":
+        entry.state = "pooled";
+        return "tracked";
+      case "unknown":
+        // It may be in a pool: keep it, and its nonce, and send the same bytes again next block.
+        counters.lostReplies++;
+        log.warn("No answer to a transaction's broadcast; it stays tracked and is sent again as is", {
+          ...fields,
+          error: rpcErrorText(error),
+        });
+        return "tracked";
+      case "nonce-too-low": {
+        // Ours (the same bytes went out before) or someone else's: only a lookup of our hash tells.
+        const ours = await calls.transactionKnown(attempt.hash).catch(() => undefined);
+        if (ours === undefined) {
+          // Cannot tell now: keep it tracked; the per-block check finds its receipt or calls it dropped.
+          entry.state = "pooled";
+          log.warn("Nonce reported used; could not look the transaction up yet", fields);
+          return "tracked";
+        }
+        if (ours) {
+          entry.state = "pooled";
+          return "tracked";
+        }
+        release();
+        log.warn("Nonce used by another transaction; moving to the next one", {
+          ...fields,
+          error: rpcErrorText(error),
+        });
+        return { taken: error };
+      }
+      case "replacement-underpriced":
+        // Another transaction with our key holds this nonce in a pool.
+        release();
+        log.warn("Nonce held by another pending transaction; moving to the next one", fields);
+        return { taken: error };
+      case "not-allowed":
+        release();
+        throw new NotAllowedToSendError("not sending: this node does not hold the chain lease");
+      default:
+        // Refused: nothing is in a pool, the nonce is free again.
+        release();
+        throw error;
+    }
+  }
+
+  function settle(entry: Entry, receipt: MinedReceipt): void {
     inFlight.delete(entry.nonce);
+    const outcome: TxOutcome = {
+      status: receipt.status,
+      hash: receipt.transactionHash,
+      blockNumber: receipt.blockNumber,
+      gasUsed: receipt.gasUsed,
+    };
+    if (entry.kind === "fill") {
+      log.info("Self-transfer mined at a nonce that blocked this node's transactions", {
+        nonce: entry.nonce,
+        tx_hash: receipt.transactionHash,
+      });
+      entry.resolve(outcome);
+      return;
+    }
     if (reorgDepth > 0n) {
       mined.set(entry.nonce, {
         entry,
         hash: receipt.transactionHash,
         blockNumber: receipt.blockNumber,
         blockHash: receipt.blockHash,
+        status: receipt.status,
       });
     }
-    const base = {
-      hash: receipt.transactionHash,
-      blockNumber: receipt.blockNumber,
-      gasUsed: receipt.gasUsed,
-    };
-    if (receipt.status === "success") {
-      counters.confirmed++;
-      entry.resolve({ status: "success", ...base });
-    } else {
-      counters.reverted++;
-      entry.resolve({ status: "reverted", ...base });
-    }
+    if (receipt.status === "success") counters.confirmed++;
+    else counters.reverted++;
+    entry.resolve(outcome);
   }
 
-  async function receiptOf(hash: Hex): Promise<TransactionReceipt | undefined> {
-    try {
-      return await client.getTransactionReceipt({ hash });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
+  function drop(entry: Entry): void {
+    inFlight.delete(entry.nonce);
+    const hash = entry.attempts.at(-1)?.hash ?? "0x";
+    if (entry.kind === "request") {
+      counters.dropped++;
+      log.warn("Transaction dropped: its nonce was used by another transaction", {
+        ...entry.request.labels,
+        nonce: entry.nonce,
+        tx_hash: hash,
+      });
     }
+    entry.resolve({ status: "dropped", hash });
   }
 
-  async function check(entry: InFlight, blockNumber: bigint): Promise<void> {
+  /** The chain mined this entry's nonce: by one of its attempts (settle), or by someone else (drop, later). */
+  async function lookUp(entry: Entry, head: bigint): Promise<void> {
     // Newest first: a replacement is the likelier one to be mined.
-    for (const hash of [...entry.hashes].reverse()) {
-      const receipt = await receiptOf(hash);
+    for (const attempt of [...entry.attempts].reverse()) {
+      const receipt = await calls.receipt(attempt.hash);
       if (receipt) {
         settle(entry, receipt);
         return;
       }
     }
-    if (entry.sentAtBlock === undefined) {
-      entry.sentAtBlock = blockNumber;
+    if (entry.attempts.length === 0) {
+      drop(entry); // nothing of ours was ever in a pool (a fill refused as underpriced)
       return;
     }
-    if (entry.nonceUsedSince !== undefined) {
-      if (blockNumber - entry.nonceUsedSince >= droppedAfter) {
-        inFlight.delete(entry.nonce);
-        counters.dropped++;
-        log.warn("Transaction dropped: its nonce was used by another transaction", {
-          ...entry.request.labels,
-          nonce: entry.nonce,
-          tx_hash: entry.hashes.at(-1),
-        });
-        entry.resolve({ status: "dropped", hash: entry.hashes.at(-1) ?? entry.hashes[0] ?? "0x" });
-      }
+    // A load-balanced provider's receipt may lag its nonce: wait a few blocks before calling it someone else's.
+    if (entry.nonceUsedSince === undefined) entry.nonceUsedSince = head;
+    else if (head - entry.nonceUsedSince >= droppedAfter) drop(entry);
+  }
+
+  /** An entry whose broadcast is unknown: the same signed bytes again (idempotent). */
+  async function rebroadcast(entry: Entry, head: bigint): Promise<void> {
+    const attempt = entry.attempts.at(-1);
+    if (!attempt) {
+      entry.state = "priced-out";
       return;
     }
-    if (blockNumber - entry.sentAtBlock < replaceAfter) return;
-    const fees = bumped(entry.fees, await currentFees(true));
-    try {
-      const hash = await broadcast(entry.request, entry.nonce, fees);
-      entry.hashes.push(hash);
-      entry.fees = fees;
-      entry.sentAtBlock = blockNumber;
-      counters.replaced++;
-      log.warn("Transaction not mined in time; replaced with higher fees", {
-        ...entry.request.labels,
-        nonce: entry.nonce,
-        blocks: Number(replaceAfter),
-        tx_hash: hash,
-        replaces: entry.hashes.at(-2),
-      });
-    } catch (error) {
-      if (UNDERPRICED.test(errorChainText(error))) {
-        // Not enough of a bump for this node's pool: the next attempt bumps from here.
-        entry.fees = fees;
-        entry.sentAtBlock = blockNumber;
-        log.warn("Replacement refused as underpriced; bumping further next time", {
-          ...entry.request.labels,
-          nonce: entry.nonce,
-        });
-        return;
-      }
-      if (isNonceError(error)) {
-        // Mined meanwhile (receipt not visible yet) or used by someone else: wait a few blocks to tell.
-        entry.nonceUsedSince = blockNumber;
-        return;
-      }
-      log.warn("Could not replace a transaction; will try again next block", {
-        ...entry.request.labels,
-        nonce: entry.nonce,
+    const { verdict, error } = await broadcast(attempt);
+    if (verdict === "not-allowed") return;
+    const fields = { ...entry.request.labels, nonce: entry.nonce, tx_hash: attempt.hash };
+    if (verdict === "sent" || verdict === "known") {
+      counters.rebroadcasts++;
+      entry.state = "pooled";
+      entry.lastAttemptBlock = head;
+      log.info("Transaction sent again as is; a pool holds it", { ...fields, verdict });
+    } else if (verdict === "nonce-too-low") {
+      // Mined: by this transaction (the lost reply's broadcast went through) or by someone else.
+      entry.state = "pooled";
+      await lookUp(entry, head);
+    } else if (verdict === "replacement-underpriced" || verdict === "underpriced") {
+      entry.state = "priced-out";
+    } else {
+      log.warn("Transaction could not be sent again yet; trying next block", {
+        ...fields,
         error: rpcErrorText(error),
       });
+    }
+  }
+
+  function reportFeeCapped(entry: Entry, fees: Fees): void {
+    if (feeCapped === entry.nonce) return;
+    feeCapped = entry.nonce;
+    log.error(
+      "Fee cap reached: the lowest pending nonce cannot be replaced without exceeding max_fee_per_gas",
+      {
+        ...entry.request.labels,
+        nonce: entry.nonce,
+        max_fee_per_gas: cap?.toString() ?? null,
+        fee_per_gas: feeCeiling(fees).toString(),
+      },
+    );
+  }
+
+  /** The lowest unmined nonce, stuck: the same transaction with bumped fees, at most the cap. */
+  async function replace(entry: Entry, head: bigint): Promise<void> {
+    const next = bumpFees(entry.fees, await currentFees(true), bump, cap);
+    entry.lastAttemptBlock = head;
+    if (!next.replaces) {
+      reportFeeCapped(entry, entry.fees);
+      // No valid replacement under the cap: keep the newest attempt in a pool (one that evicted it takes it
+      // back; one that has it answers "already known"), so it is mined once the base fee falls under the cap.
+      const newest = entry.attempts.at(-1);
+      if (newest) await broadcast(newest);
+      return;
+    }
+    const attempt = await sign(entry.request, entry.nonce, next.fees);
+    const { verdict, error } = await broadcast(attempt);
+    if (verdict === "not-allowed") return;
+    const fields = { ...entry.request.labels, nonce: entry.nonce, tx_hash: attempt.hash };
+    if (verdict === "sent" || verdict === "known" || verdict === "unknown") {
+      entry.attempts.push(attempt);
+      entry.fees = next.fees;
+      entry.state = verdict === "unknown" ? "unknown" : "pooled";
+      counters.replaced++;
+      if (verdict === "unknown") counters.lostReplies++;
+      log.warn("Transaction not mined in time; replaced with higher fees", {
+        ...fields,
+        blocks: Number(replaceAfter),
+        replaces: entry.attempts.at(-2)?.hash,
+        fee_per_gas: feeCeiling(next.fees).toString(),
+      });
+    } else if (verdict === "replacement-underpriced" || verdict === "underpriced") {
+      // Not enough of a bump for this pool: the next attempt bumps from here, unless the cap stops it.
+      entry.fees = next.fees;
+      if (next.capped || (cap !== undefined && feeCeiling(next.fees) >= cap))
+        reportFeeCapped(entry, next.fees);
+      else log.warn("Replacement refused as underpriced; bumping further next time", fields);
+    } else if (verdict === "nonce-too-low") {
+      await lookUp(entry, head);
+    } else {
+      log.warn("Could not replace a transaction; will try again", { ...fields, error: rpcErrorText(error) });
+    }
+  }
+
+  /**
+   * A nonce no one here tracks blocks this node's transactions (sent before a restart, by the old lease holder,
+   * or never sent): a 0-value self-transfer at that nonce, priced one bump above the chain's current fees.
+   */
+  async function fill(nonce: number, head: bigint): Promise<void> {
+    if (inFlight.has(nonce)) return;
+    const current = await currentFees(true);
+    const fees = bumpFees(current, current, bump, cap).fees;
+    const request: TxRequest = { to: account.address, data: "0x", gas: SELF_TRANSFER_GAS, labels: {} };
+    const attempt = await sign(request, nonce, fees);
+    if (inFlight.has(nonce)) return;
+    const entry: Entry = {
+      kind: "fill",
+      request,
+      nonce,
+      state: "priced-out",
+      fees,
+      attempts: [],
+      lastAttemptBlock: head,
+      nonceUsedSince: undefined,
+      resolve: () => undefined,
+    };
+    inFlight.set(nonce, entry);
+    const { verdict, error } = await broadcast(attempt);
+    const fields = { nonce, tx_hash: attempt.hash, blocked_since: Number(chainNonce?.since ?? head) };
+    if (verdict === "sent" || verdict === "known" || verdict === "unknown") {
+      entry.attempts.push(attempt);
+      entry.state = verdict === "unknown" ? "unknown" : "pooled";
+      counters.filled++;
+      log.warn("A nonce this node does not track blocks its transactions; replaced it with a self-transfer", {
+        ...fields,
+        fee_per_gas: feeCeiling(fees).toString(),
+      });
+    } else if (verdict === "replacement-underpriced" || verdict === "underpriced") {
+      // Stays tracked as priced out: being the lowest nonce now, the replacement rule bumps it (to the cap).
+      if (cap !== undefined && feeCeiling(fees) >= cap) reportFeeCapped(entry, fees);
+    } else {
+      // Mined meanwhile ("nonce too low"), not allowed, or refused: nothing of ours holds the nonce.
+      inFlight.delete(nonce);
+      if (verdict !== "not-allowed" && verdict !== "nonce-too-low") {
+        log.warn("Could not fill a nonce that blocks this node's transactions", {
+          ...fields,
+          error: rpcErrorText(error),
+        });
+      }
     }
   }
 
@@ -351,57 +582,145 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       else if (!newest || m.blockNumber > newest.blockNumber) newest = m;
     }
     if (!newest) return;
-    const block = await client.getBlock({ blockNumber: newest.blockNumber }).catch((error) => {
-      if (isNotFound(error)) return undefined; // the chain is shorter now
-      throw error;
-    });
+    const block = await calls.block(newest.blockNumber);
     if (block?.hash === newest.blockHash) return;
     for (const m of [...mined.values()].sort((a, b) => a.entry.nonce - b.entry.nonce)) {
-      const receipt = await receiptOf(m.hash);
-      if (receipt) {
-        m.blockNumber = receipt.blockNumber;
-        m.blockHash = receipt.blockHash;
-      } else {
-        await resendRemoved(m, head);
+      const receipt = await calls.receipt(m.hash);
+      if (!receipt) {
+        resendRemoved(m, head);
+        continue;
+      }
+      m.blockNumber = receipt.blockNumber;
+      m.blockHash = receipt.blockHash;
+      if (receipt.status !== m.status) {
+        m.status = receipt.status;
+        reportChangedOutcome(m.entry, {
+          status: receipt.status,
+          hash: receipt.transactionHash,
+          blockNumber: receipt.blockNumber,
+          gasUsed: receipt.gasUsed,
+        });
       }
     }
   }
 
-  /** A mined transaction the chain no longer holds: the same nonce goes out again, and is watched as sent. */
-  async function resendRemoved(m: Mined, head: bigint): Promise<void> {
+  function reportChangedOutcome(entry: Entry, outcome: TxOutcome): void {
+    counters.reorgOutcomeChanged++;
+    log.error("A reorganisation changed a transaction's outcome", {
+      ...entry.request.labels,
+      nonce: entry.nonce,
+      tx_hash: outcome.hash,
+      outcome: outcome.status,
+    });
+    try {
+      deps.onReorgOutcome?.(entry.request.labels ?? {}, outcome);
+    } catch (error) {
+      log.warn("onReorgOutcome failed", { error: describeError(error) });
+    }
+  }
+
+  /** A mined transaction the chain no longer holds: tracked again, and its signed bytes sent again. */
+  function resendRemoved(m: Mined, head: bigint): void {
     mined.delete(m.entry.nonce);
+    if (inFlight.has(m.entry.nonce)) return; // cannot happen: nonces in flight are above mined ones
     counters.reorged++;
-    const { request, nonce, fees } = m.entry;
+    const { request, nonce } = m.entry;
     const fields = { ...request.labels, nonce, tx_hash: m.hash, block: Number(m.blockNumber) };
-    const again: InFlight = {
-      request,
-      nonce,
-      fees,
-      hashes: [...m.entry.hashes],
-      sentAtBlock: head,
+    // The attempt that was mined goes out again (it is the last one, the one rebroadcast).
+    const minedAttempt = m.entry.attempts.find((a) => a.hash === m.hash);
+    const others = m.entry.attempts.filter((a) => a.hash !== m.hash);
+    const again: Entry = {
+      ...m.entry,
+      state: "unknown",
+      attempts: minedAttempt ? [...others, minedAttempt] : others,
+      lastAttemptBlock: head,
       nonceUsedSince: undefined,
-      // Its first outcome was reported already; what happens to it now is for the operator's log.
+      // Its first outcome was reported already; a different one now is reported as a changed outcome.
       resolve: (outcome) => {
-        if (outcome.status === "success")
+        if (outcome.status === m.status) {
           log.info("Transaction removed by a reorganisation mined again", fields);
-        else
-          log.error("Transaction removed by a reorganisation did not succeed when sent again", {
-            ...fields,
-            outcome: outcome.status,
-          });
+          return;
+        }
+        if (outcome.status === "dropped") {
+          log.error("Transaction removed by a reorganisation was not mined again", fields);
+        }
+        reportChangedOutcome(again, outcome);
       },
     };
     inFlight.set(nonce, again);
+    log.warn("Transaction removed by a chain reorganisation; sending it again with the same nonce", fields);
+  }
+
+  async function guarded(what: string, entry: Entry | undefined, work: () => Promise<void>): Promise<void> {
     try {
-      again.hashes.push(await broadcast(request, nonce, fees));
-      log.warn("Transaction removed by a chain reorganisation; sent again with the same nonce", fields);
+      await work();
     } catch (error) {
-      if (isNonceError(error)) again.nonceUsedSince = head;
-      // Otherwise the replacement rule sends it again after `replaceAfterBlocks`.
-      log.warn("Transaction removed by a chain reorganisation; could not send it again yet", {
-        ...fields,
-        error: rpcErrorText(error),
+      log.warn(what, {
+        ...entry?.request.labels,
+        nonce: entry?.nonce,
+        tx_hash: entry?.attempts.at(-1)?.hash,
+        error: describeError(error),
       });
+    }
+  }
+
+  async function onBlock(head: bigint): Promise<void> {
+    const moved = lastBlock === undefined || head > lastBlock;
+    if (moved) lastBlock = head;
+    if (moved && mined.size > 0) {
+      await guarded("Could not check recent transactions against a reorganisation", undefined, () =>
+        checkReorg(head),
+      );
+    }
+    if (inFlight.size === 0) {
+      chainNonce = undefined;
+      feeCapped = undefined;
+      return;
+    }
+    let latest: number;
+    try {
+      latest = await calls.transactionCount(account.address, "latest");
+    } catch (error) {
+      log.warn("Could not read the wallet's mined nonce; transactions are checked next block", {
+        error: describeError(error),
+      });
+      return;
+    }
+    chainNonce = watchChainNonce(chainNonce, latest, head);
+    if (feeCapped !== undefined && latest > feeCapped) {
+      log.info("The nonce the fee cap held up is mined", { nonce: feeCapped });
+      feeCapped = undefined;
+    }
+    for (const entry of inFlight.values()) entry.lastAttemptBlock ??= head;
+    const plan = planBlock({
+      head,
+      chain: chainNonce,
+      entries: [...inFlight.values()].map((e) => ({
+        nonce: e.nonce,
+        state: e.state,
+        lastAttemptBlock: e.lastAttemptBlock ?? head,
+      })),
+      replaceAfter,
+      maxFills: MAX_FILLS_PER_BLOCK,
+    });
+    const idle = (nonce: number) => {
+      const entry = inFlight.get(nonce);
+      return entry?.busy ? undefined : entry;
+    };
+    for (const nonce of plan.lookUp) {
+      const entry = idle(nonce);
+      if (entry) await guarded("Could not check a transaction's receipt", entry, () => lookUp(entry, head));
+    }
+    // Sending (again) happens once per block, not on the same block's re-checks.
+    if (!moved) return;
+    for (const nonce of plan.rebroadcast) {
+      const entry = idle(nonce);
+      if (entry) await guarded("Could not send a transaction again", entry, () => rebroadcast(entry, head));
+    }
+    const stuck = plan.bump === null ? undefined : idle(plan.bump);
+    if (stuck) await guarded("Could not replace a transaction", stuck, () => replace(stuck, head));
+    for (const nonce of plan.fill) {
+      await guarded("Could not fill a blocking nonce", undefined, () => fill(nonce, head));
     }
   }
 
@@ -411,65 +730,16 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       queue = result.catch(() => undefined);
       return result;
     },
-    async onBlock(blockNumber) {
-      const moved = lastBlock === undefined || blockNumber > lastBlock;
-      lastBlock = blockNumber;
-      if (moved && mined.size > 0) {
-        try {
-          await checkReorg(blockNumber);
-        } catch (error) {
-          log.warn("Could not check recent transactions against a reorganisation", {
-            error: describeError(error),
-          });
-        }
-      }
-      for (const entry of [...inFlight.values()]) {
-        try {
-          await check(entry, blockNumber);
-        } catch (error) {
-          log.warn("Could not check a transaction's receipt", {
-            ...entry.request.labels,
-            tx_hash: entry.hashes.at(-1),
-            error: describeError(error),
-          });
-        }
-      }
-    },
+    onBlock,
     resync() {
       nextNonce = undefined;
     },
-    stats: () => ({ ...counters, pending: inFlight.size, nonce: nextNonce ?? null }),
+    stats: () => ({
+      ...counters,
+      pending: [...inFlight.values()].filter((e) => e.kind === "request").length,
+      nonce: nextNonce ?? null,
+      feeCapped: feeCapped !== undefined,
+      stuckNonce: feeCapped ?? null,
+    }),
   };
-}
-
-function max(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
-}
-
-function min(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
-}
-
-const NONCE_ERROR = /nonce too low|nonce.*already|already known/i;
-/** Another transaction holds the nonce in the pool and ours does not pay enough more to replace it. */
-const UNDERPRICED = /underpriced/i;
-
-function isNonceError(error: unknown): boolean {
-  return NONCE_ERROR.test(errorChainText(error));
-}
-
-function isNotFound(error: unknown): boolean {
-  return /could not be found|not found/i.test(errorChainText(error));
-}
-
-function errorChainText(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 8; depth++) {
-    const e = current as { message?: unknown; details?: unknown; shortMessage?: unknown; cause?: unknown };
-    for (const value of [e.message, e.details, e.shortMessage])
-      if (typeof value === "string") parts.push(value);
-    current = e.cause;
-  }
-  return parts.join(" | ");
 }

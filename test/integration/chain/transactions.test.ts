@@ -1,8 +1,10 @@
 // The nonce manager and receipt watcher against a real anvil: several transactions in one block with
 // consecutive nonces, a transaction priced out by a base-fee spike replaced with bumped fees and mined, a nonce
-// used behind the node's back resynchronised, and the Wallet's gas cap and pending-block simulation.
+// used behind the node's back resynchronised, a lost broadcast reply (the provider is wrapped so that it
+// forwards eth_sendRawTransaction to anvil and then answers 502), a foreign transaction at our next nonce and
+// one blocking our nonces, and the Wallet's gas cap and pending-block simulation.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { encodeFunctionData, type Hex } from "viem";
+import { encodeFunctionData, type Hex, HttpRequestError } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { coordinatorAbi } from "../../../src/chain/abi/coordinator.ts";
 import { createRpc } from "../../../src/chain/rpc.ts";
@@ -21,10 +23,22 @@ afterAll(async () => {
   await chain?.[Symbol.asyncDispose]();
 });
 
-function manager(replaceAfterBlocks = 2): TransactionManager {
+function manager(replaceAfterBlocks = 2, loseReplies = 0): TransactionManager {
   const rpc = createRpc({ urls: [chain.rpcUrl], timeoutMs: 5_000, maxRetries: 1, log: createLog("rpc") });
+  let toLose = loseReplies;
+  // A proxy in front of anvil that executes the broadcast and loses its reply (a 502), `loseReplies` times.
+  const lossy = {
+    async request(args: { method: string; params?: unknown }) {
+      const result = await rpc.client.request(args as never);
+      if (args.method === "eth_sendRawTransaction" && toLose > 0) {
+        toLose--;
+        throw new HttpRequestError({ url: chain.rpcUrl, status: 502, details: "Bad Gateway" });
+      }
+      return result;
+    },
+  };
   return createTransactionManager({
-    client: rpc.client,
+    client: loseReplies > 0 ? lossy : rpc.client,
     account: privateKeyToAccount(chain.accounts.other.privateKey),
     chainId: chain.chainId,
     log: createLog("transactions"),
@@ -93,6 +107,122 @@ describe("transaction manager", () => {
     expect(second.nonce).toBe(first.nonce + 2);
     await txs.onBlock(await chain.publicClient.getBlockNumber());
     expect((await second.outcome).status).toBe("success");
+  });
+
+  test("behavior: a lost broadcast reply: the same transaction is sent again ('already imported'), one mined", async () => {
+    const txs = manager(2, 2);
+    const sender = chain.accounts.other.address;
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const head = await chain.publicClient.getBlockNumber();
+      await txs.onBlock(head);
+      const before = await chain.publicClient.getTransactionCount({ address: sender });
+      const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      expect(sent.nonce).toBe(before);
+      expect(txs.stats()).toMatchObject({ sent: 1, lostReplies: 1, pending: 1 });
+      // The next block's check sends the same bytes again: anvil already has them (and that reply is lost too).
+      await txs.onBlock(head + 1n);
+      await txs.onBlock(head + 2n);
+      expect(txs.stats().rebroadcasts).toBe(1);
+      await mineAndCheck(txs, 1);
+      const outcome = await sent.outcome;
+      expect(outcome).toMatchObject({ status: "success", hash: sent.hash });
+      expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(before + 1);
+      const block = await chain.publicClient.getBlock({
+        blockNumber: (outcome as { blockNumber: bigint }).blockNumber,
+      });
+      expect(block.transactions).toEqual([sent.hash]);
+      // The next send takes the next nonce: nothing went out twice.
+      const next = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      expect(next.nonce).toBe(before + 1);
+      await mineAndCheck(txs, 1);
+      expect((await next.outcome).status).toBe("success");
+      expect(txs.stats()).toMatchObject({ sent: 2, confirmed: 2, dropped: 0, pending: 0 });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  test("behavior: a lost reply to a transaction mined at once (automine): success, no second transaction", async () => {
+    const txs = manager(2, 1);
+    const sender = chain.accounts.other.address;
+    await txs.onBlock(await chain.publicClient.getBlockNumber());
+    const before = await chain.publicClient.getTransactionCount({ address: sender });
+    const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+    await txs.onBlock(await chain.publicClient.getBlockNumber());
+    expect(await sent.outcome).toMatchObject({ status: "success", hash: sent.hash });
+    expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(before + 1);
+    expect(txs.stats()).toMatchObject({ sent: 1, confirmed: 1, lostReplies: 1, pending: 0 });
+  });
+
+  test("error: a foreign transaction pending at our next nonce: ours goes after it, nothing reverts or repeats", async () => {
+    const txs = manager();
+    const sender = chain.accounts.other.address;
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const first = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      // Another process with the same key sends at our next nonce, paying far more than we would.
+      const other = chain.walletClient(chain.accounts.other);
+      const foreign = await other.sendTransaction({
+        to: recipient,
+        value: 1n,
+        nonce: first.nonce + 1,
+        maxFeePerGas: 500n * 10n ** 9n,
+        maxPriorityFeePerGas: 100n * 10n ** 9n,
+      });
+      const second = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      expect(second.nonce).toBe(first.nonce + 2);
+      await mineAndCheck(txs, 1);
+      expect((await first.outcome).status).toBe("success");
+      expect((await second.outcome).status).toBe("success");
+      expect((await chain.publicClient.getTransactionReceipt({ hash: foreign })).status).toBe("success");
+      expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(first.nonce + 3);
+      expect(txs.stats()).toMatchObject({ sent: 2, confirmed: 2, reverted: 0, dropped: 0, pending: 0 });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  test("behavior: a nonce blocking ours (a foreign transaction the pool dropped) is filled by a self-transfer", async () => {
+    const txs = manager(2);
+    const sender = chain.accounts.other.address;
+    await chain.rpc("evm_setAutomine", [false]);
+    try {
+      const nonce = await chain.publicClient.getTransactionCount({ address: sender });
+      await txs.onBlock(await chain.publicClient.getBlockNumber());
+      // An old lease holder's transaction at our next nonce: the pool holds it, so ours goes after it ...
+      const other = chain.walletClient(chain.accounts.other);
+      const foreign = await other.sendTransaction({ to: recipient, value: 1n, nonce });
+      const sent = await txs.send({ to: recipient, data: "0x", gas: 21_000n });
+      expect(sent.nonce).toBe(nonce + 1);
+      // ... then the pool evicts it: nothing is at that nonce, and ours cannot be mined behind the gap.
+      await chain.rpc("anvil_dropTransaction", [foreign]);
+      await mineAndCheck(txs, 2);
+      expect(txs.stats()).toMatchObject({ filled: 0, pending: 1 });
+      await mineAndCheck(txs, 1); // stuck for replace_after_blocks: filled
+      expect(txs.stats().filled).toBe(1);
+      // Anvil evicted ours with the foreign one (as pools do with a nonce gap): once the fill is mined, ours is
+      // the lowest nonce and is sent again with bumped fees after replace_after_blocks.
+      for (let i = 0; i < 6 && txs.stats().pending > 0; i++) await mineAndCheck(txs, 1);
+      const outcome = await sent.outcome;
+      expect(outcome.status).toBe("success");
+      expect(txs.stats().replaced).toBeLessThanOrEqual(1);
+      expect(await chain.publicClient.getTransactionCount({ address: sender })).toBe(nonce + 2);
+      const latest = await chain.publicClient.getBlockNumber();
+      const blocks = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          chain.publicClient.getBlock({ blockNumber: latest - BigInt(i), includeTransactions: true }),
+        ),
+      );
+      const all = blocks.flatMap((block) => block.transactions);
+      const fill = all.find((t) => t.nonce === nonce);
+      expect(fill).toMatchObject({ value: 0n, gas: 21_000n });
+      expect(fill?.to?.toLowerCase()).toBe(sender.toLowerCase());
+      expect(all.filter((t) => t.nonce === nonce + 1).map((t) => t.hash)).toEqual([outcome.hash]);
+      expect(txs.stats()).toMatchObject({ confirmed: 1, reverted: 0, pending: 0, feeCapped: false });
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
   });
 
   test("behavior: transactions removed by a reorganisation are sent again with their nonces, each mined once", async () => {
