@@ -161,6 +161,10 @@ export interface ProcessorHealth extends ServiceHealth {
   chain_clock_lag_s: number | null;
   /** Duration of the processor's steps, ms: the last one and the longest since start. */
   step_ms: { last: number; max: number };
+  /** 1 while a transaction cannot be replaced because of chain.wallet.max_fee_per_gas (it waits for fees to fall). */
+  fee_capped: number;
+  /** The lowest unmined nonce that blocks this node's transactions, or null. */
+  stuck_nonce: number | null;
 }
 
 export interface Processor extends Service, SubscriptionSink, DelegatedSubscriptionSink {
@@ -243,6 +247,26 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   const delegatedKey = (owner: string, nonce: number) => `d:${owner.toLowerCase()}:${nonce}`;
   const isOneShot = (t: Tracked) => t.delegated !== undefined || t.sub.isCallback;
 
+  /**
+   * A delivery a reorganisation removed and the chain then mined with another outcome (or one whose status the
+   * new chain changed): an interval believed delivered that is not is looked at again while the subscription is
+   * still tracked; otherwise the transaction manager's log line and counter are what is left of it.
+   */
+  function onReorgOutcome(labels: Record<string, unknown>, outcome: TxOutcome): void {
+    if (outcome.status === "success") return;
+    const t = typeof labels.id === "number" ? tracked.get(String(labels.id)) : undefined;
+    const interval = typeof labels.interval === "number" ? labels.interval : undefined;
+    if (!t || interval === undefined || t.state?.interval !== interval || t.state.phase !== "done") return;
+    log.warn("A delivery undone by a chain reorganisation; the interval is checked again", {
+      id: t.sub.id,
+      interval,
+      tx_hash: outcome.hash,
+      outcome: outcome.status,
+    });
+    t.state = { ...t.state, phase: "unchecked", notBefore: 0 };
+    schedule.schedule(t.key, nowMs());
+  }
+
   function attach(ctx: ChainContext): void {
     const wallet = createWallet({
       client: ctx.rpc.client,
@@ -263,6 +287,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
           replaceAfterBlocks: walletConfig?.replace_after_blocks ?? 5,
           feeBumpPercent: walletConfig?.fee_bump_percent ?? 25,
           reorgDepth: walletConfig?.reorg_depth ?? 12,
+          onReorgOutcome: (labels, outcome) => onReorgOutcome(labels, outcome),
           ...(walletConfig?.max_fee_per_gas ? { maxFeePerGas: BigInt(walletConfig.max_fee_per_gas) } : {}),
         }),
     });
@@ -1100,13 +1125,17 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       const tx = attached?.wallet.transactions.stats();
       const delegated = quota.stats().count;
       const chainNow = deps.chainNowMs?.() ?? null;
+      const feeCapped = tx?.feeCapped === true;
       return {
-        ok: lastError === undefined,
+        // A fee cap that stops replacement is a degradation the operator must see, not a silent loop.
+        ok: lastError === undefined && !feeCapped,
         detail: !attached
           ? "waiting for the chain connection"
-          : lastError === undefined
-            ? "processing"
-            : `failing: ${lastError}`,
+          : lastError !== undefined
+            ? `failing: ${lastError}`
+            : feeCapped
+              ? `nonce ${tx?.stuckNonce} cannot be replaced: chain.wallet.max_fee_per_gas reached; waiting for fees to fall`
+              : "processing",
         tracked: tracked.size - delegated,
         delegated_bytes: quota.stats().bytes,
         delegated,
@@ -1129,6 +1158,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         events: { behind: Number(scanBehind), error: scanError ?? null },
         chain_clock_lag_s: chainNow === null ? null : Math.round((clock() - chainNow) / 100) / 10,
         step_ms: { last: Math.round(stepMs.last * 10) / 10, max: Math.round(stepMs.max * 10) / 10 },
+        fee_capped: feeCapped ? 1 : 0,
+        stuck_nonce: tx?.stuckNonce ?? null,
       };
     },
   };

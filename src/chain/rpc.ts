@@ -32,6 +32,7 @@ import { NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { redactText, urlOrigin } from "../lib/redact.ts";
 import { backoffMs, sleep } from "../lib/time.ts";
+import { isTimeout, suggestedLogRange } from "./log-range.ts";
 
 /** The viem public client every chain binding reads through (our retrying, counting transport). */
 export type ChainClient = PublicClient<Transport, Chain | undefined>;
@@ -106,6 +107,11 @@ export function isRetryableRpcError(error: unknown): boolean {
   return false;
 }
 
+/** A refusal of an eth_getLogs range or result size (not a timeout, which may be an outage). */
+function isLogRangeRefusal(error: unknown): boolean {
+  return suggestedLogRange(error) !== undefined && !isTimeout(error);
+}
+
 /** One line, no secrets: viem's short message plus its details, without the request body dump. */
 export function rpcErrorText(error: unknown): string {
   // Our own error somewhere in viem's wrapping says it best (method, attempts, cause).
@@ -163,6 +169,9 @@ export function createRpc(options: RpcOptions): Rpc {
         return await endpoint.request({ method, params } as Parameters<typeof endpoint.request>[0]);
       } catch (error) {
         if (!isRetryableRpcError(error)) throw error;
+        // A provider's range or result cap on eth_getLogs is an answer, not an outage: the event scan shrinks its
+        // range at once (retrying the same range 6 times cost ~8 s per refusal).
+        if (method === "eth_getLogs" && isLogRangeRefusal(error)) throw error;
         failure = error;
         counters.failures++;
         counters.failuresByMethod[method] = (counters.failuresByMethod[method] ?? 0) + 1;

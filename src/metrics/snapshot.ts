@@ -155,6 +155,27 @@ function processorFamilies(out: Families, health: Record<string, ServiceHealth>)
   );
   out.fromField(
     health.processor,
+    "fee_capped",
+    "infernet_wallet_fee_capped",
+    "gauge",
+    "1 while a transaction of the node cannot be replaced because chain.wallet.max_fee_per_gas is reached.",
+  );
+  out.fromField(
+    health.processor,
+    "chain_clock_lag_s",
+    "infernet_chain_clock_lag_seconds",
+    "gauge",
+    "The host's clock minus the chain's (latest block's timestamp plus the time since it was seen), in seconds.",
+  );
+  out.fromField(
+    recordAt(health.processor, "events"),
+    "behind",
+    "infernet_event_scan_blocks_behind",
+    "gauge",
+    "Blocks between the Coordinator event scan's cursor and the head.",
+  );
+  out.fromField(
+    health.processor,
     "nonce",
     "infernet_wallet_nonce",
     "gauge",
