@@ -9,6 +9,7 @@
 import { type ChainNode, startChainNode } from "../../test/fixtures/chain-node.ts";
 import { type E2EChain, startE2EChain } from "../../test/fixtures/e2e-chain.ts";
 import { startPrivateRedis, uniqueKeyPrefix } from "../../test/fixtures/redis.ts";
+import { type FaultProxy, type Faults, startFaultProxy } from "../../test/fixtures/rpc-fault-proxy.ts";
 import { type ChainCounts, type ChainMix, createChainLoad } from "./chain-load.ts";
 import { type LatencyFigures, latencyLog } from "./latency.ts";
 import { createOffchainLoad, type OffchainCounts, type OffchainMix } from "./offchain-load.ts";
@@ -94,19 +95,35 @@ export interface LoadRig extends AsyncDisposable {
   port: number;
   /** Remote ports the node connects to, by name (rpc, redis, each container id): for tcpByPeer. */
   peers: Record<string, number>;
+  /** The JSON-RPC fault proxy between the node and anvil, when the rig was started with faults. */
+  proxy?: FaultProxy;
+}
+
+export interface RigOptions {
+  /** Put a seeded JSON-RPC fault proxy between the node and anvil, with these faults. */
+  faults?: Faults;
+  /** chain.wallet.max_fee_per_gas for the node (wei). */
+  maxFeePerGas?: bigint;
 }
 
 /**
  * Its own Redis, anvil with the project's contracts, and the node on them with a Redis job store and chain
  * lease; disposing stops all three (nothing outlives a soak run).
  */
-export async function startLoadRig(name: string): Promise<LoadRig> {
+export async function startLoadRig(name: string, opts: RigOptions = {}): Promise<LoadRig> {
   await using stack = new AsyncDisposableStack();
   const redis = stack.use(await startPrivateRedis());
   const chain = stack.use(await startE2EChain({ blockTime: 1 }));
+  const proxy = opts.faults
+    ? stack.use(await startFaultProxy({ upstream: chain.rpcUrl, seed: 17, faults: opts.faults }))
+    : undefined;
   const node = stack.use(
     await startChainNode(name, chain, {
       redis: { host: redis.host, port: redis.port, key_prefix: uniqueKeyPrefix(name) },
+      ...(proxy ? { rpcUrl: proxy.url } : {}),
+      ...(opts.maxFeePerGas !== undefined
+        ? { chainSettings: { wallet: { max_fee_per_gas: Number(opts.maxFeePerGas) } } }
+        : {}),
     }),
   );
   const owned = stack.move();
@@ -115,8 +132,9 @@ export async function startLoadRig(name: string): Promise<LoadRig> {
     chain,
     node,
     port: Number(new URL(node.url).port),
+    ...(proxy ? { proxy } : {}),
     peers: {
-      rpc: chain.port,
+      rpc: proxy ? Number(new URL(proxy.url).port) : chain.port,
       redis: redis.port,
       ...Object.fromEntries(containers.map((c) => [c.id, c.port])),
     },
