@@ -2,12 +2,14 @@
 // over HTTP on loopback (in process, so Docker start-up does not count), the node's orchestrator in front of it,
 // and the node's chain side (chain service + Processor) started in process on a test chain.
 import { encodeAbiParameters } from "viem";
+import { MULTICALL3_ADDRESS } from "../src/chain/batch-reads.ts";
 import type { Processor, ProcessorSettings } from "../src/chain/processor.ts";
 import { type ChainService, createChainService } from "../src/chain/service.ts";
 import type { Config } from "../src/config/schema.ts";
 import { createLog } from "../src/lib/log.ts";
 import { createOrchestrator } from "../src/orchestration/orchestrator.ts";
 import type { TestChain } from "../test/fixtures/anvil.ts";
+import { compileContracts } from "../test/fixtures/contracts/compile.ts";
 import { chainNodeConfig, startProcessorNode } from "../test/fixtures/processor-node.ts";
 
 /** The echo container: answers /service_output with the five-key on-chain form around its input. */
@@ -81,4 +83,14 @@ export async function startBenchNode(
 
 export async function blockNumber(chain: TestChain): Promise<bigint> {
   return chain.publicClient.getBlockNumber({ cacheTime: 0 });
+}
+
+/**
+ * Multicall3 at its canonical address, as on nearly every EVM chain the node serves (anvil has none): the node's
+ * nodeResponded reads then take one eth_call per chunk instead of one per subscription.
+ */
+export async function installMulticall3(chain: TestChain): Promise<void> {
+  const code = compileContracts().Multicall3?.deployedBytecode;
+  if (!code) throw new Error("Multicall3 did not compile");
+  await chain.rpc("anvil_setCode", [MULTICALL3_ADDRESS, code]);
 }

@@ -16,7 +16,13 @@ import type { Config } from "../../src/config/schema.ts";
 import { configureLogging } from "../../src/lib/log.ts";
 import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
 import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
-import { benchConfig, blockNumber, startBenchNode, startEchoContainer } from "../chain-bench.ts";
+import {
+  benchConfig,
+  blockNumber,
+  installMulticall3,
+  startBenchNode,
+  startEchoContainer,
+} from "../chain-bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -70,6 +76,7 @@ async function waitAllDelivered(chain: TestChain, firstId: number, lastId: numbe
 console.log(`A. ${count} callback subscriptions created in one block (1 s blocks)`);
 {
   await using chain = await startChain({ blockTime: 1 });
+  await installMulticall3(chain);
   const node = await startNode(configFor(chain), true);
   const created = await createSubscriptions(chain, { count, containers: ["echo"] });
   const createdBlock = await blockNumber(chain);
@@ -77,7 +84,7 @@ console.log(`A. ${count} callback subscriptions created in one block (1 s blocks
   const rpc = node.chain.rpc.stats();
   await node.stop();
   console.log(
-    `  node: all ${count} delivered ${result.blocks} blocks after the creating block, ${result.seconds.toFixed(1)} s; ${rpc.requests} RPC requests ${JSON.stringify(rpc.byMethod)}`,
+    `  node: all ${count} delivered ${result.blocks} blocks after the creating block, ${result.seconds.toFixed(1)} s; ${rpc.requests} RPC requests (${(rpc.requests / count).toFixed(2)} per delivery) ${JSON.stringify(rpc.byMethod)}`,
   );
 
   // Baseline: the same deliveries straight from a script on a fresh chain.
@@ -121,6 +128,7 @@ console.log(`A. ${count} callback subscriptions created in one block (1 s blocks
 console.log(`B. ${idleCount} recurring subscriptions, not due for an hour: RPC requests per block`);
 {
   await using chain = await startChain({ blockTime: 1 });
+  await installMulticall3(chain);
   await createSubscriptions(chain, { count: idleCount, containers: ["echo"], frequency: 10, period: 3600 });
   const perBlock = async (withProcessor: boolean) => {
     const node = await startNode(configFor(chain), withProcessor);

@@ -17,6 +17,7 @@ import {
   type BenchNode,
   benchConfig,
   blockNumber,
+  installMulticall3,
   startBenchNode,
   startEchoContainer,
 } from "../chain-bench.ts";
@@ -77,6 +78,7 @@ async function delivered(chain: TestChain, first: number, last: number): Promise
 }
 
 await using chain = await startChain({ blockTime: 1 });
+await installMulticall3(chain);
 const config = benchConfig(chain);
 
 console.log(`A. baseline: the node with no subscriptions, over ${measureBlocks} blocks`);

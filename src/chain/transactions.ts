@@ -170,6 +170,11 @@ const SELF_TRANSFER_GAS = 21_000n;
 const MAX_FILLS_PER_BLOCK = 16;
 /** A first send whose nonce turns out used by someone else moves on at most this often before giving up. */
 const MAX_NONCE_MOVES = 3;
+/** Blocks back whose receipts are fetched at once (eth_getBlockReceipts) when several of ours were mined. */
+const RECEIPT_BLOCKS = 4n;
+/** A provider that does not have a method (JSON-RPC -32601 and the wordings providers use for it). */
+const METHOD_MISSING =
+  /-32601|method not found|not supported|does not exist|not available|unsupported method/i;
 
 export function createTransactionManager(deps: TransactionManagerDeps): TransactionManager {
   const { account, chainId, log } = deps;
@@ -199,6 +204,8 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
   /** The nonce whose replacement max_fee_per_gas stops (logged once per nonce). */
   let feeCapped: number | undefined;
   let feeCache: { at: number; fees: Fees } | undefined;
+  let blockReceiptsSupported = true;
+  let receiptsThrough: bigint | undefined;
   // Sends are serialised: nonce assignment and broadcast happen one transaction at a time (each is quick).
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -420,10 +427,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
   }
 
   /** The chain mined this entry's nonce: by one of its attempts (settle), or by someone else (drop, later). */
-  async function lookUp(entry: Entry, head: bigint): Promise<void> {
+  async function lookUp(entry: Entry, head: bigint, prefetched?: Map<string, MinedReceipt>): Promise<void> {
     // Newest first: a replacement is the likelier one to be mined.
     for (const attempt of [...entry.attempts].reverse()) {
-      const receipt = await calls.receipt(attempt.hash);
+      const receipt = prefetched?.get(attempt.hash.toLowerCase()) ?? (await calls.receipt(attempt.hash));
       if (receipt) {
         settle(entry, receipt);
         return;
@@ -436,6 +443,41 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
     // A load-balanced provider's receipt may lag its nonce: wait a few blocks before calling it someone else's.
     if (entry.nonceUsedSince === undefined) entry.nonceUsedSince = head;
     else if (head - entry.nonceUsedSince >= droppedAfter) drop(entry);
+  }
+
+  /**
+   * The receipts of the blocks since the last look, in one request per block (eth_getBlockReceipts), when several
+   * of our transactions were mined: 200 deliveries in one block cost one request instead of 200. At most
+   * RECEIPT_BLOCKS blocks back; a transaction mined earlier (or a provider without the method, remembered) falls
+   * back to eth_getTransactionReceipt.
+   */
+  async function recentReceipts(head: bigint): Promise<Map<string, MinedReceipt> | undefined> {
+    if (!blockReceiptsSupported) return undefined;
+    const from =
+      receiptsThrough === undefined || head - receiptsThrough > RECEIPT_BLOCKS
+        ? head - RECEIPT_BLOCKS + 1n
+        : receiptsThrough + 1n;
+    const found = new Map<string, MinedReceipt>();
+    for (let block = from > 0n ? from : 0n; block <= head; block++) {
+      try {
+        for (const receipt of (await calls.blockReceipts(block)) ?? []) {
+          found.set(receipt.transactionHash.toLowerCase(), receipt);
+        }
+      } catch (error) {
+        // A provider without the method: remembered. Anything else (an outage): one by one this time.
+        const text = `${rpcErrorText(error)} ${(error as { code?: unknown }).code ?? ""}`;
+        if (
+          METHOD_MISSING.test(text) ||
+          METHOD_MISSING.test(String((error as { details?: unknown }).details))
+        ) {
+          blockReceiptsSupported = false;
+          log.info("The RPC has no eth_getBlockReceipts; receipts are looked up one by one", { error: text });
+        }
+        return undefined;
+      }
+    }
+    receiptsThrough = head;
+    return found;
   }
 
   /** An entry whose broadcast is unknown: the same signed bytes again (idempotent). */
@@ -707,9 +749,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       const entry = inFlight.get(nonce);
       return entry?.busy ? undefined : entry;
     };
-    for (const nonce of plan.lookUp) {
-      const entry = idle(nonce);
-      if (entry) await guarded("Could not check a transaction's receipt", entry, () => lookUp(entry, head));
+    const toLookUp = plan.lookUp.map(idle).filter((entry): entry is Entry => entry !== undefined);
+    const prefetched = toLookUp.length > 1 ? await recentReceipts(head) : undefined;
+    for (const entry of toLookUp) {
+      await guarded("Could not check a transaction's receipt", entry, () => lookUp(entry, head, prefetched));
     }
     // Sending (again) happens once per block, not on the same block's re-checks.
     if (!moved) return;

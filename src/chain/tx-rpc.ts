@@ -17,6 +17,17 @@ export interface MinedReceipt {
 
 export function txRpcCalls(rpc: TxRpc) {
   const call = (method: string, params: unknown[]) => rpc.request({ method, params });
+  const decodeReceipt = (raw: Record<string, Hex> | null, hash?: Hex): MinedReceipt | undefined => {
+    if (!raw?.blockNumber || !raw.blockHash) return undefined;
+    return {
+      transactionHash: raw.transactionHash ?? (hash as Hex),
+      blockNumber: BigInt(raw.blockNumber),
+      blockHash: raw.blockHash,
+      gasUsed: BigInt(raw.gasUsed ?? "0x0"),
+      // Pre-Byzantium receipts carry no status; every chain the node serves has one.
+      status: raw.status === "0x0" ? "reverted" : "success",
+    };
+  };
   return {
     async transactionCount(address: Address, tag: "latest" | "pending"): Promise<number> {
       return Number(BigInt((await call("eth_getTransactionCount", [address, tag])) as Hex));
@@ -26,16 +37,18 @@ export function txRpcCalls(rpc: TxRpc) {
       return call("eth_sendRawTransaction", [raw]);
     },
     async receipt(hash: Hex): Promise<MinedReceipt | undefined> {
-      const raw = (await call("eth_getTransactionReceipt", [hash])) as Record<string, Hex> | null;
-      if (!raw?.blockNumber || !raw.blockHash) return undefined;
-      return {
-        transactionHash: raw.transactionHash ?? hash,
-        blockNumber: BigInt(raw.blockNumber),
-        blockHash: raw.blockHash,
-        gasUsed: BigInt(raw.gasUsed ?? "0x0"),
-        // Pre-Byzantium receipts carry no status; every chain the node serves has one.
-        status: raw.status === "0x0" ? "reverted" : "success",
-      };
+      return decodeReceipt(
+        (await call("eth_getTransactionReceipt", [hash])) as Record<string, Hex> | null,
+        hash,
+      );
+    },
+    /** Every receipt of a block in one request (eth_getBlockReceipts); undefined when the block is unknown. */
+    async blockReceipts(block: bigint): Promise<MinedReceipt[] | undefined> {
+      const raw = (await call("eth_getBlockReceipts", [`0x${block.toString(16)}`])) as Array<
+        Record<string, Hex>
+      > | null;
+      if (!Array.isArray(raw)) return undefined;
+      return raw.map((r) => decodeReceipt(r)).filter((r): r is MinedReceipt => r !== undefined);
     },
     /** Whether any node in reach knows this transaction (in a pool or mined). */
     async transactionKnown(hash: Hex): Promise<boolean> {

@@ -124,6 +124,9 @@ export class FakeTxChain {
     return [...byHash.values()];
   }
 
+  /** Whether the fake answers eth_getBlockReceipts (off: it is a method the provider does not have). */
+  blockReceipts = false;
+
   count(method: string): number {
     return this.calls.filter((m) => m === method).length;
   }
@@ -149,6 +152,20 @@ export class FakeTxChain {
           gasUsed: hex(tx.gas),
           status: tx.status,
         };
+      }
+      case "eth_getBlockReceipts": {
+        if (!this.blockReceipts)
+          throw Object.assign(new Error("the method eth_getBlockReceipts does not exist"), { code: -32601 });
+        const number = BigInt(args[0] as Hex);
+        return [...this.mined.values()]
+          .filter((tx) => tx.blockNumber === number)
+          .map((tx) => ({
+            transactionHash: tx.hash,
+            blockNumber: hex(tx.blockNumber),
+            blockHash: this.blockHash(tx.blockNumber),
+            gasUsed: hex(tx.gas),
+            status: tx.status,
+          }));
       }
       case "eth_getTransactionByHash": {
         const hash = args[0] as Hex;

@@ -310,8 +310,26 @@ describe("transaction manager: RPC requests", () => {
       true,
     ]);
     expect(chain.count("eth_sendRawTransaction")).toBe(4);
+    // The fake has no eth_getBlockReceipts (tried once, remembered): receipts one by one.
+    expect(chain.count("eth_getBlockReceipts")).toBe(1);
     expect(chain.count("eth_getTransactionReceipt")).toBe(4);
     expect(chain.count("eth_getTransactionCount")).toBe(1);
     expect(chain.calls.length).toBeLessThanOrEqual(4 * 2 + 1 + 2 + 1); // + fees (cached) + the reorg check
+  });
+
+  test("behavior: where the provider has eth_getBlockReceipts, several deliveries mined together cost one receipt request per block", async () => {
+    const { chain, txs } = setup();
+    chain.blockReceipts = true;
+    await txs.onBlock(chain.head);
+    await txs.send(request(1));
+    await advance(chain, txs);
+    chain.calls.length = 0;
+    const sent = await Promise.all([2, 3, 4, 5, 6, 7].map((n) => txs.send(request(n))));
+    await advance(chain, txs);
+    const outcomes = await Promise.all(sent.map((s) => settled(s.outcome)));
+    expect(outcomes.every((o) => o !== "pending")).toBe(true);
+    expect(chain.count("eth_sendRawTransaction")).toBe(6);
+    expect(chain.count("eth_getTransactionReceipt")).toBe(0);
+    expect(chain.count("eth_getBlockReceipts")).toBeLessThanOrEqual(4);
   });
 });
