@@ -95,6 +95,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
   let context: ChainContext | undefined;
   let listener: Listener | undefined;
   let watcher: BlockWatcher | undefined;
+  let watcherError: string | undefined;
   let connectError: string | undefined;
   let firstAttempt: Promise<boolean> | undefined;
 
@@ -118,6 +119,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       periodMs: Math.max(50, chain.snapshot_sync.sync_period * 1000),
       sleep,
       onError: (error, consecutive) => {
+        watcherError = rpcErrorText(error);
         if (consecutive === 1 || consecutive % 20 === 0) {
           log.warn("Could not read the latest block; retrying", { error: rpcErrorText(error), consecutive });
         }
@@ -125,9 +127,12 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     });
     watcher = blocks;
     listener = createListener({
-      // The watcher's head when it has one (no request of the listener's own), else one eth_blockNumber.
-      getBlockNumber: async () =>
-        blocks.latest()?.number ?? (await blocks.poll().then((block) => block.number)),
+      // The watcher's head (no request of the listener's own) while the watcher is reading blocks; while it is
+      // failing (or before its first block) the listener asks itself, so it sees the outage as well.
+      getBlockNumber: async () => {
+        const latest = blocks.consecutiveFailures() === 0 ? blocks.latest() : null;
+        return latest ? latest.number : (await blocks.poll()).number;
+      },
       coordinator,
       reader,
       lookup,
@@ -243,12 +248,15 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
         return { ok: false, detail: `not connected: ${connectError ?? "connecting"}`, rpc: stats };
       }
       const progress = listener.progress();
-      const ok = progress.consecutive_failures === 0;
-      const detail = ok
-        ? progress.phase === "snapshot"
-          ? `snapshot sync in progress (${progress.last_sub_id} of ${progress.head_sub_id ?? "?"})`
-          : "synced"
-        : `sync failing: ${progress.last_error ?? "unknown error"}`;
+      const blocksFailing = (watcher?.consecutiveFailures() ?? 0) > 0;
+      const ok = progress.consecutive_failures === 0 && !blocksFailing;
+      const detail = blocksFailing
+        ? `cannot read the latest block: ${watcherError ?? "unknown error"}`
+        : ok
+          ? progress.phase === "snapshot"
+            ? `snapshot sync in progress (${progress.last_sub_id} of ${progress.head_sub_id ?? "?"})`
+            : "synced"
+          : `sync failing: ${progress.last_error ?? "unknown error"}`;
       return {
         ok,
         detail,

@@ -170,6 +170,8 @@ const SELF_TRANSFER_GAS = 21_000n;
 const MAX_FILLS_PER_BLOCK = 16;
 /** A first send whose nonce turns out used by someone else moves on at most this often before giving up. */
 const MAX_NONCE_MOVES = 3;
+/** Transactions above a replaced nonce sent again as they are, at most, per replacement. */
+const MAX_REFLOAT = 64;
 /** Blocks back whose receipts are fetched at once (eth_getBlockReceipts) when several of ours were mined. */
 const RECEIPT_BLOCKS = 4n;
 /** A provider that does not have a method (JSON-RPC -32601 and the wordings providers use for it). */
@@ -509,6 +511,26 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
     }
   }
 
+  /**
+   * A pool that lost or ignored the lowest nonce (a node restart, an eviction) may have lost the ones above it
+   * too: their signed bytes go out again as they are (a pool that has them answers "already known"), so they are
+   * mined right behind the replaced one instead of each waiting `replaceAfterBlocks` of its own in turn (a
+   * recurring delivery held that long can miss its interval and revert).
+   */
+  async function refloatAbove(nonce: number): Promise<void> {
+    const above = [...inFlight.values()]
+      .filter((e) => e.nonce > nonce && !e.busy && e.state === "pooled" && e.attempts.length > 0)
+      .sort((a, b) => a.nonce - b.nonce)
+      .slice(0, MAX_REFLOAT);
+    for (const entry of above) {
+      const attempt = entry.attempts.at(-1);
+      if (!attempt) continue;
+      const { verdict } = await broadcast(attempt);
+      if (verdict === "not-allowed") return;
+      if (verdict === "sent" || verdict === "known") counters.rebroadcasts++;
+    }
+  }
+
   function reportFeeCapped(entry: Entry, fees: Fees): void {
     if (feeCapped === entry.nonce) return;
     feeCapped = entry.nonce;
@@ -690,7 +712,8 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       },
     };
     inFlight.set(nonce, again);
-    log.warn("Transaction removed by a chain reorganisation; sending it again with the same nonce", fields);
+    // The wording operators know (the rebroadcast of its signed bytes follows in this block's plan).
+    log.warn("Transaction removed by a chain reorganisation; sent again with the same nonce", fields);
   }
 
   async function guarded(what: string, entry: Entry | undefined, work: () => Promise<void>): Promise<void> {
@@ -761,7 +784,10 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
       if (entry) await guarded("Could not send a transaction again", entry, () => rebroadcast(entry, head));
     }
     const stuck = plan.bump === null ? undefined : idle(plan.bump);
-    if (stuck) await guarded("Could not replace a transaction", stuck, () => replace(stuck, head));
+    if (stuck) {
+      await guarded("Could not replace a transaction", stuck, () => replace(stuck, head));
+      await refloatAbove(stuck.nonce);
+    }
     for (const nonce of plan.fill) {
       await guarded("Could not fill a blocking nonce", undefined, () => fill(nonce, head));
     }

@@ -333,3 +333,22 @@ describe("transaction manager: RPC requests", () => {
     expect(chain.count("eth_getBlockReceipts")).toBeLessThanOrEqual(4);
   });
 });
+
+describe("transaction manager: a pool that lost everything", () => {
+  test("behavior: when the lowest nonce is replaced, the ones above it are sent again as they are and mined right behind it", async () => {
+    const { chain, txs } = setup();
+    await txs.onBlock(chain.head);
+    const sent = [];
+    for (const n of [1, 2, 3]) sent.push(await txs.send(request(n)));
+    // A node restart: the pool forgets all three; nothing is mined meanwhile.
+    chain.pool.clear();
+    await advance(chain, txs, 3);
+    expect(await Promise.all(sent.map((s) => settled(s.outcome)))).toEqual(["pending", "pending", "pending"]);
+    // The lowest is replaced after replace_after_blocks; the other two re-enter the pool with it.
+    await advance(chain, txs, 2);
+    const outcomes = await Promise.all(sent.map((s) => settled(s.outcome)));
+    expect(outcomes.map((o) => (o === "pending" ? o : o.status))).toEqual(["success", "success", "success"]);
+    const blocks = outcomes.map((o) => (o !== "pending" && "blockNumber" in o ? o.blockNumber : -1n));
+    expect(new Set(blocks).size).toBe(1);
+  });
+});
