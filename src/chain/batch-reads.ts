@@ -14,6 +14,8 @@ const MULTICALL_BATCH_BYTES = 256 * 1024;
 export interface BatchReads {
   /** Whether Multicall3 is used (false until detected). */
   readonly multicall: boolean;
+  /** Whether the chain has Multicall3 at its canonical address (asked once per connection). */
+  hasMulticall(): Promise<boolean>;
   /** nodeResponded(id, interval, node) for each pair, in order, at `blockNumber` (latest when omitted). */
   nodeResponded(
     pairs: ReadonlyArray<{ id: number; interval: number }>,
@@ -64,6 +66,7 @@ export function createBatchReads(client: ChainClient, coordinator: Address): Bat
     get multicall() {
       return multicall ?? false;
     },
+    hasMulticall: detect,
     async nodeResponded(pairs, node, blockNumber) {
       if (pairs.length === 0) return [];
       const at = blockNumber === undefined ? {} : { blockNumber };

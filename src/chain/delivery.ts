@@ -2,21 +2,20 @@
 // simulation, container input, the pipeline through the node's one orchestrator, output serialisation, then
 // the simulated and sent delivery (for a proof subscription, inside its escrow). Each way it can end is a value
 // the processor acts on; nothing here throws for an expected failure, and nothing here decides about retries.
-import { type Address, encodeFunctionData, getAddress, type Hex } from "viem";
+import { type Address, encodeFunctionData, type Hex } from "viem";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OrchestratorJob } from "../orchestration/orchestrator.ts";
 import type { ContainerResult } from "../shared/jobs.ts";
 import { type DelegatedSubscriptionMessage, JobLocation } from "../shared/messages.ts";
 import type { Subscription } from "../shared/subscription.ts";
-import { consumerAbi } from "./abi/consumer.ts";
 import { coordinatorAbi } from "./abi/coordinator.ts";
 import { delegatedSubscriptionTuple, signatureParts } from "./delegated-signature.ts";
 import type { DecodedRevert } from "./infernet-errors.ts";
+import type { ReadInputs } from "./input-reads.ts";
 import { MalformedOutputError, outputReportsError, serializeContainerOutput } from "./output.ts";
 import { type PaymentWallet, PaymentWalletError } from "./payment-wallet.ts";
 import type { ChainClient } from "./rpc.ts";
-import { rpcErrorText } from "./rpc.ts";
 import type { SentTx } from "./transactions.ts";
 import { GasLimitError, SimulationRevertedError, type Wallet } from "./wallet.ts";
 
@@ -46,6 +45,8 @@ export interface DeliveryDeps {
   log: Logger;
   /** Seconds since the epoch. */
   now(): number;
+  /** The consumer's getContainerInputs (gathered with other deliveries' into one call: input-reads.ts). */
+  readInputs: ReadInputs;
 }
 
 /** 32 zero bytes: the pre-flight's stand-in output (the reference's 1.4.0 fix for consumers decoding it). */
@@ -85,21 +86,18 @@ export function encodeDelivery(
 
 /** getContainerInputs(id, interval, now, node) as unprefixed hex; "" when the consumer reverts (as the reference). */
 async function containerInputs(deps: DeliveryDeps, target: DeliveryTarget): Promise<string> {
-  try {
-    const inputs = await deps.client.readContract({
-      address: getAddress(target.sub.owner),
-      abi: consumerAbi,
-      functionName: "getContainerInputs",
-      args: [target.sub.id, target.interval, Math.floor(deps.now()), deps.wallet.address],
-    });
-    return inputs.slice(2);
-  } catch (error) {
-    deps.log.debug("getContainerInputs failed; using empty input", {
-      id: target.sub.id,
-      error: rpcErrorText(error),
-    });
+  const inputs = await deps.readInputs({
+    owner: target.sub.owner,
+    id: target.sub.id,
+    interval: target.interval,
+    timestamp: deps.now(),
+    node: deps.wallet.address,
+  });
+  if (inputs === undefined) {
+    deps.log.debug("getContainerInputs failed; using empty input", { id: target.sub.id });
     return "";
   }
+  return inputs.slice(2);
 }
 
 export async function deliverInterval(

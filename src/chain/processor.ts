@@ -40,6 +40,7 @@ import { type DeliveryResult, type DeliveryTarget, deliverInterval } from "./del
 import { createDueCheck, type DueItem, type DueVerdict } from "./due-check.ts";
 import { DueSchedule } from "./due-schedule.ts";
 import { confirmCancelled, createEventScanner } from "./event-scan.ts";
+import { createInputReads, type ReadInputs } from "./input-reads.ts";
 import {
   advance,
   type CheckVerdict,
@@ -215,6 +216,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         wallet: Wallet & { transactions: ReturnType<typeof createTransactionManager> };
         paymentWallet: PaymentWallet;
         dueCheck: ReturnType<typeof createDueCheck>;
+        readInputs: ReadInputs;
         scanner: ReturnType<typeof createEventScanner>;
       }
     | undefined;
@@ -303,6 +305,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       ctx,
       wallet,
       paymentWallet,
+      readInputs: createInputReads(ctx.rpc.client, () => batch.hasMulticall()),
       dueCheck: createDueCheck({
         reader: ctx.reader,
         nodeResponded: (pairs, node, block) => batch.nodeResponded(pairs, node, block),
@@ -688,6 +691,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         run: deps.run,
         log,
         now: () => nowMs() / 1000,
+        readInputs: attached.readInputs,
       },
       targetOf(t, interval),
       signal,
