@@ -180,6 +180,8 @@ const fulfilledEvent = parseAbiItem("event SubscriptionFulfilled(uint32 indexed 
 const TIMING_ERRORS = new Set(["SubscriptionNotActive", "IntervalMismatch"]);
 /** Receipt checks without a new block, while transactions are in flight. */
 const RECEIPT_RECHECK_MS = 1_000;
+/** Subscriptions examined per step at most, so no step runs long (the rest wait for the next step). */
+const MAX_DUE_PER_STEP = 5_000;
 /** How often over-quota journal entries are offered to the quota again. */
 const DEFERRED_RETRY_MS = 30_000;
 
@@ -239,6 +241,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
   const toCheck = new Set<string>();
   let scanBehind = 0n;
   let scanning: Promise<void> | undefined;
+  let blockWork: Promise<void> | undefined;
   /** Ids a cancellation event named, waiting for the chain's latest state to confirm it. */
   const cancelsToConfirm = new Set<number>();
   let scanError: string | undefined;
@@ -796,6 +799,11 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
   }
 
+  /** Per-block work failed (the RPC, most likely): logged, and done again with the next block or step. */
+  function blockWorkFailed(error: unknown): void {
+    log.warn("Per-block work failed; trying again", { error: rpcErrorText(error) });
+  }
+
   async function onNewBlock(ctx: ChainContext, head: bigint): Promise<void> {
     if (!attached) return;
     await attached.wallet.transactions.onBlock(head);
@@ -1007,8 +1015,16 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
     const { ctx, wallet } = attached as NonNullable<typeof attached>;
     const head = deps.head();
-    if (head !== null && (lastHead === null || head > lastHead)) {
-      await onNewBlock(ctx, head);
+    // Per-block work (receipts, replacements, the balance) runs beside the step, one at a time: its requests
+    // never make a step long.
+    if (blockWork) {
+      // the previous block's work is still running
+    } else if (head !== null && (lastHead === null || head > lastHead)) {
+      blockWork = onNewBlock(ctx, head)
+        .catch(blockWorkFailed)
+        .finally(() => {
+          blockWork = undefined;
+        });
     } else if (
       lastHead !== null &&
       wallet.transactions.stats().pending > 0 &&
@@ -1017,7 +1033,12 @@ export function createProcessor(deps: ProcessorDeps): Processor {
       // No new block, but transactions in flight: one may have been mined in the block seen just before it was
       // registered, and a dev chain (automine) makes no further block. Look again on a timer.
       lastReceiptCheck = clock();
-      await wallet.transactions.onBlock(lastHead);
+      blockWork = wallet.transactions
+        .onBlock(lastHead)
+        .catch(blockWorkFailed)
+        .finally(() => {
+          blockWork = undefined;
+        });
     }
 
     if (deps.lease) {
@@ -1057,7 +1078,8 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     }
 
     const now = nowMs();
-    for (const key of schedule.takeDue(now)) {
+    // Bounded per step (a snapshot sync hands over 100,000 at once): the rest are taken on the next steps.
+    for (const key of schedule.takeDue(now, MAX_DUE_PER_STEP)) {
       const t = tracked.get(key);
       if (t) examine(t, now);
     }
@@ -1121,7 +1143,7 @@ export function createProcessor(deps: ProcessorDeps): Processor {
         }
       }
       // Work in flight gets a moment to finish (the orchestrator sees the abort and fails fast).
-      const background = [checking, scanning].filter((p): p is Promise<void> => p !== undefined);
+      const background = [checking, scanning, blockWork].filter((p): p is Promise<void> => p !== undefined);
       await Promise.race([Promise.allSettled([...running, ...background]), sleep(2_000)]);
     },
     keys: () => [...tracked.keys()],

@@ -39,10 +39,13 @@ export class Subscription implements SubscriptionFields {
   readonly paymentAmount: bigint;
   readonly paymentToken: string;
   readonly wallet: string;
-  /** Local cache: interval → redundancy count seen on-chain (the latest two intervals only: memory stays constant). */
-  private readonly responses = new Map<number, number>();
-  /** Local cache: intervals this node has already answered (the latest two only). */
-  private readonly replied = new Set<number>();
+  /**
+   * Local cache: interval → redundancy count seen on-chain (the latest two intervals only: memory stays constant),
+   * made on first use (most of 100,000 tracked subscriptions never need one).
+   */
+  private responses: Map<number, number> | undefined;
+  /** Local cache: intervals this node has already answered (the latest two only), made on first use. */
+  private replied: Set<number> | undefined;
 
   /**
    * @param id on-chain id; −1 for a delegated subscription not created on-chain yet.
@@ -59,12 +62,14 @@ export class Subscription implements SubscriptionFields {
     this.period = fields.period;
     this.frequency = fields.frequency;
     this.redundancy = fields.redundancy;
-    this.containerId = fields.containerId.toLowerCase();
+    // Values most subscriptions share (a few container sets, the zero address, a few tokens) are kept once:
+    // with 100,000 tracked, a copy of each per subscription was ~40% of the processor's memory.
+    this.containerId = shared(fields.containerId.toLowerCase());
     this.lazy = fields.lazy;
-    this.verifier = fields.verifier;
+    this.verifier = shared(fields.verifier);
     this.paymentAmount = fields.paymentAmount;
-    this.paymentToken = fields.paymentToken;
-    this.wallet = fields.wallet;
+    this.paymentToken = shared(fields.paymentToken);
+    this.wallet = shared(fields.wallet);
   }
 
   /** Seconds since the epoch (fractional), from the injected clock. */
@@ -123,7 +128,7 @@ export class Subscription implements SubscriptionFields {
   }
 
   responseCount(interval: number): number {
-    return this.responses.get(interval) ?? 0;
+    return this.responses?.get(interval) ?? 0;
   }
 
   /** Records the on-chain redundancy count of an interval; refused for inactive subs and future intervals. */
@@ -136,15 +141,17 @@ export class Subscription implements SubscriptionFields {
         meta: { id: this.id, interval },
       });
     }
+    this.responses ??= new Map();
     this.responses.set(interval, count);
     forgetBefore(this.responses, interval - 1);
   }
 
   hasReplied(interval: number): boolean {
-    return this.replied.has(interval);
+    return this.replied?.has(interval) ?? false;
   }
 
   markReplied(interval: number): void {
+    this.replied ??= new Set();
     this.replied.add(interval);
     forgetBefore(this.replied, interval - 1);
   }
@@ -154,4 +161,15 @@ export class Subscription implements SubscriptionFields {
 function forgetBefore(cache: Map<number, unknown> | Set<number>, oldest: number): void {
   if (cache.size <= 2) return;
   for (const interval of cache.keys()) if (interval < oldest) cache.delete(interval);
+}
+
+/** Strings seen across subscriptions, each kept once; bounded (past it, values are simply not shared). */
+const sharedStrings = new Map<string, string>();
+const MAX_SHARED_STRINGS = 10_000;
+
+function shared(value: string): string {
+  const known = sharedStrings.get(value);
+  if (known !== undefined) return known;
+  if (sharedStrings.size < MAX_SHARED_STRINGS) sharedStrings.set(value, value);
+  return value;
 }
