@@ -82,7 +82,7 @@ async function delivered(chain: TestChain, first: number, last: number): Promise
   return n;
 }
 
-await using chain = await startChain({ blockTime: 1 });
+await using chain = await startChain({ blockTime: 1, pruneHistory: 256 });
 await installMulticall3(chain);
 const config = benchConfig(chain);
 
