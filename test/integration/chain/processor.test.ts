@@ -19,6 +19,7 @@ import { startChain, type TestChain } from "../../fixtures/anvil.ts";
 import {
   cancelSubscription,
   createSubscription,
+  createSubscriptions,
   delegatedSubscription,
   latestTimestamp,
   read,
@@ -432,6 +433,36 @@ describe("delegated subscriptions: quota across a standby and the lease holder",
       await node.stop();
       await journal.close?.();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("the block clock during a long snapshot sync", () => {
+  test("behavior: the head the processor works from moves on while the listener is still syncing", async () => {
+    await using chain = await startChain({ blockTime: 1 });
+    await createSubscriptions(chain, { count: 20, containers: ["echo"], period: 3_600, frequency: 2 });
+    // One subscription per batch and 2 s between batches: the snapshot sync takes ~40 s.
+    const config = chainNodeConfig(chain, {
+      containers: ["echo"],
+      chain: { snapshot_sync: { batch_size: 1, sleep: 2, sync_period: 0.1 } },
+    });
+    const node = await startProcessorNode(config, { run: pipeline, name: "slow-sync" });
+    try {
+      const first = await waitFor("a head", async () => node.chainService.head() ?? undefined);
+      const later = await waitFor(
+        "the head three blocks on",
+        async () => {
+          const head = node.chainService.head();
+          return head !== null && head >= first + 3n ? head : undefined;
+        },
+        20_000,
+      );
+      const sync = node.chainService.listener()?.progress();
+      // The listener is still in its snapshot sync, pinned to the block it started from.
+      expect(sync?.phase).toBe("snapshot");
+      expect(BigInt(sync?.last_synced_block ?? 0)).toBeLessThan(later);
+    } finally {
+      await node.stop();
     }
   }, 60_000);
 });
