@@ -7,6 +7,9 @@
 //    requests per block.
 // C. 10,000 callbacks created in one block on top of them: blocks and seconds until all are delivered, RPC
 //    requests per delivery, the processor's longest step (target: under 1 s), RSS afterwards.
+//    Not yet measurable on anvil at this size: with 100,000 subscriptions in its state, anvil's own memory grows
+//    ~60 MB/s during the burst (24 GB and OOM-killed at 10,000 due; 11 GB within 3 minutes at 2,000 due, with
+//    --prune-history 256 as here). `--due 0` stops after B.
 //
 //   bun run bench/scale/run.ts [--count 100000] [--due 10000] [--blocks 20]
 import { parseArgs } from "node:util";
