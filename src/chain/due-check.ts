@@ -78,8 +78,12 @@ export interface DueCheckDeps {
 export interface DueCheck {
   /** Verdicts for on-chain subscriptions' due intervals, read at `block`. Never throws. */
   check(items: readonly DueItem[], block: bigint): Promise<Map<string, DueVerdict>>;
-  /** Payment verdicts only (for delegated subscriptions, or any item without on-chain interval state). */
-  checkPayments(items: readonly DueItem[], block: bigint): Promise<Map<string, DueVerdict>>;
+  /**
+   * Payment verdicts only (for delegated subscriptions, or any item without on-chain interval state), read at
+   * `block`, or at the latest block when none is given (a delegated subscription's wallet may have been funded
+   * in a block newer than the one the processor last worked from).
+   */
+  checkPayments(items: readonly DueItem[], block?: bigint): Promise<Map<string, DueVerdict>>;
 }
 
 /** The outcome of one read: its value, or why it is not known. */
@@ -189,7 +193,7 @@ export function createDueCheck(deps: DueCheckDeps): DueCheck {
   /** Payment verdicts for items that pay; deduplicated reads per wallet and per (wallet, token). */
   async function paymentVerdicts(
     items: readonly DueItem[],
-    block: bigint,
+    block: bigint | undefined,
     verdicts: Map<string, DueVerdict>,
   ): Promise<{ failedCalls: number; firstError?: string }> {
     const paying = items.filter((item) => item.payment !== undefined);

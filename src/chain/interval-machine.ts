@@ -6,7 +6,7 @@
 //
 //   unchecked ──verdict ready──▶ ready ──dispatched──▶ running ──sent──▶ sent ──tx success──▶ done
 //       ▲  └──verdict met / responded──▶ done             │                 │
-//       └──── retry (transient, timing, reverted, dropped, fulfilled elsewhere) ◀┘
+//       └──── retry (transient, timing, reverted, dropped, fulfilled elsewhere, undone by a reorg) ◀┘
 //
 // "done" means this node is finished with the interval; what that means for the subscription (a callback or a
 // delegated one is dropped, a recurring one waits for its next interval) is the directive's business.
@@ -53,7 +53,9 @@ export type IntervalEvent =
   /** The transaction's nonce was used by another transaction: the delivery never happened. */
   | { kind: "tx-dropped" }
   /** Another node delivered (SubscriptionFulfilled): the redundancy count may be met now. */
-  | { kind: "fulfilled-elsewhere" };
+  | { kind: "fulfilled-elsewhere" }
+  /** A reorganisation undid this interval's delivery (its transaction now reverts or was dropped). */
+  | { kind: "undone" };
 
 export type Directive =
   /** Nothing beyond the new state. */
@@ -216,6 +218,9 @@ export function advance(state: IntervalState, event: IntervalEvent, ctx: Machine
       return state.phase === "sent" ? to({ phase: "unchecked" }) : stay;
     case "fulfilled-elsewhere":
       return state.phase === "ready" ? to({ phase: "unchecked", notBefore: 0 }) : stay;
+    case "undone":
+      // Looked at on-chain again, at once: it may need delivering again, or someone else filled it meanwhile.
+      return state.phase === "done" ? to({ phase: "unchecked", notBefore: 0 }) : stay;
   }
   return stay;
 }

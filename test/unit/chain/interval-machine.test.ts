@@ -36,6 +36,7 @@ const EVENTS: IntervalEvent[] = [
   { kind: "tx-reverted" },
   { kind: "tx-dropped" },
   { kind: "fulfilled-elsewhere" },
+  { kind: "undone" },
 ];
 
 const name = (e: IntervalEvent) =>
@@ -66,6 +67,7 @@ const TABLE: Record<string, [IntervalPhase, "none" | "finish" | "drop"]> = {
   "sent tx-success": ["done", "finish"],
   "sent tx-reverted": ["unchecked", "none"],
   "sent tx-dropped": ["unchecked", "none"],
+  "done undone": ["unchecked", "none"],
 };
 
 describe("interval machine: every phase × event", () => {
@@ -157,9 +159,15 @@ describe("interval machine: rules", () => {
     expect(t.state).toMatchObject({ phase: "unchecked", retries: 1, notBefore: NOW + 2_000 });
   });
 
-  test("a late outcome after the interval is finished changes nothing", () => {
+  test("a late outcome after the interval is finished changes nothing; only a reorganisation reopens it", () => {
     const done = inPhase("done", { attempts: 1 });
-    for (const event of EVENTS) expect(advance(done, event, recurring).state).toBe(done);
+    for (const event of EVENTS.filter((e) => e.kind !== "undone")) {
+      expect(advance(done, event, recurring).state).toBe(done);
+    }
+    expect(advance(done, { kind: "undone" }, recurring).state).toMatchObject({
+      phase: "unchecked",
+      notBefore: 0,
+    });
   });
 
   test("the machine does not mutate the state it is given", () => {
