@@ -9,7 +9,7 @@ import type { ChainClient } from "./rpc.ts";
 /** Multicall3's address on nearly every EVM chain (same deployer, same nonce). */
 export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a173976CA11";
 /** Calldata per aggregate3 call, bytes: far above what one processor tick asks (viem's default is 1 KiB). */
-const MULTICALL_BATCH_BYTES = 256 * 1024;
+export const MULTICALL_BATCH_BYTES = 256 * 1024;
 
 export interface BatchReads {
   /** Whether Multicall3 is used (false until detected). */

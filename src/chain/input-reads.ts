@@ -4,7 +4,7 @@
 // Without Multicall3, or for a lone call, each is its own eth_call as before.
 import { type Address, getAddress, type Hex } from "viem";
 import { consumerAbi } from "./abi/consumer.ts";
-import { MULTICALL3_ADDRESS } from "./batch-reads.ts";
+import { MULTICALL_BATCH_BYTES, MULTICALL3_ADDRESS } from "./batch-reads.ts";
 import type { ChainClient } from "./rpc.ts";
 
 export interface InputRequest {
@@ -23,7 +23,6 @@ export type ReadInputs = (request: InputRequest) => Promise<Hex | undefined>;
 const GATHER_MS = 5;
 /** Calls in one Multicall3 request at most. */
 const MAX_GATHERED = 500;
-const MULTICALL_BATCH_BYTES = 1024 * 1024;
 
 export function createInputReads(client: ChainClient, hasMulticall: () => Promise<boolean>): ReadInputs {
   const waiting: Array<{ request: InputRequest; resolve(value: Hex | undefined): void }> = [];

@@ -209,12 +209,8 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     rpc,
     context: () => context,
     listener: () => listener,
-    head: () => {
-      const block = watcher?.latest();
-      if (block) return block.number;
-      const head = listener?.progress().head_block;
-      return head === null || head === undefined ? null : BigInt(head);
-    },
+    // The listener reads its head through the watcher (poll() records what it reads): one source for both.
+    head: () => watcher?.latest()?.number ?? null,
     latestBlock: () => watcher?.latest() ?? null,
     chainNowMs: () => watcher?.chainNowMs() ?? null,
     async setup(signal) {

@@ -32,7 +32,7 @@ import { describeError, NodeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ChainClient } from "./rpc.ts";
 import { rpcErrorText } from "./rpc.ts";
-import { type BroadcastVerdict, classifyBroadcastError } from "./tx-errors.ts";
+import { type BroadcastVerdict, classifyBroadcastError, errorChainText } from "./tx-errors.ts";
 import { bumpFees, type Fees, feeCeiling, initialFees } from "./tx-fees.ts";
 import { type ChainNonceWatch, chooseNonce, planBlock, type TxState, watchChainNonce } from "./tx-plan.ts";
 import { type MinedReceipt, type TxRpc, txRpcCalls } from "./tx-rpc.ts";
@@ -467,13 +467,12 @@ export function createTransactionManager(deps: TransactionManagerDeps): Transact
         }
       } catch (error) {
         // A provider without the method: remembered. Anything else (an outage): one by one this time.
-        const text = `${rpcErrorText(error)} ${(error as { code?: unknown }).code ?? ""}`;
-        if (
-          METHOD_MISSING.test(text) ||
-          METHOD_MISSING.test(String((error as { details?: unknown }).details))
-        ) {
+        const code = (error as { code?: unknown }).code;
+        if (code === -32601 || METHOD_MISSING.test(errorChainText(error))) {
           blockReceiptsSupported = false;
-          log.info("The RPC has no eth_getBlockReceipts; receipts are looked up one by one", { error: text });
+          log.info("The RPC has no eth_getBlockReceipts; receipts are looked up one by one", {
+            error: rpcErrorText(error),
+          });
         }
         return undefined;
       }
