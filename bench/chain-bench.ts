@@ -9,6 +9,7 @@ import type { Config } from "../src/config/schema.ts";
 import { createLog } from "../src/lib/log.ts";
 import { createOrchestrator } from "../src/orchestration/orchestrator.ts";
 import type { TestChain } from "../test/fixtures/anvil.ts";
+import { read } from "../test/fixtures/chain-helpers.ts";
 import { compileContracts } from "../test/fixtures/contracts/compile.ts";
 import { chainNodeConfig, startProcessorNode } from "../test/fixtures/processor-node.ts";
 
@@ -93,4 +94,20 @@ export async function installMulticall3(chain: TestChain): Promise<void> {
   const code = compileContracts().Multicall3?.deployedBytecode;
   if (!code) throw new Error("Multicall3 did not compile");
   await chain.rpc("anvil_setCode", [MULTICALL3_ADDRESS, code]);
+}
+
+/** How many of ids first..last have a delivery for interval 1 (Reader.readRedundancyCountBatch, in chunks). */
+export async function deliveredCount(chain: TestChain, first: number, last: number): Promise<number> {
+  let n = 0;
+  for (let start = first; start <= last; start += 2_000) {
+    const ids = Array.from({ length: Math.min(2_000, last - start + 1) }, (_, i) => start + i);
+    const counts = await read<readonly number[]>(chain, {
+      contract: "Reader",
+      address: chain.addresses.reader,
+      functionName: "readRedundancyCountBatch",
+      args: [ids, ids.map(() => 1)],
+    });
+    n += counts.filter((c) => c > 0).length;
+  }
+  return n;
 }

@@ -10,15 +10,16 @@
 //
 //   bun run bench/deliver/run.ts [--count 200] [--idle 1000] [--blocks 20]
 import { parseArgs } from "node:util";
-import { encodeAbiParameters, encodeFunctionData, keccak256 } from "viem";
+import { encodeAbiParameters, encodeFunctionData } from "viem";
 import { coordinatorAbi } from "../../src/chain/abi/coordinator.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { configureLogging } from "../../src/lib/log.ts";
 import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
-import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
+import { createSubscriptions } from "../../test/fixtures/chain-helpers.ts";
 import {
   benchConfig,
   blockNumber,
+  deliveredCount,
   installMulticall3,
   startBenchNode,
   startEchoContainer,
@@ -40,21 +41,6 @@ const { server: container, orchestrator } = startEchoContainer();
 const configFor = (chain: TestChain): Config => benchConfig(chain);
 const startNode = (config: Config, withProcessor: boolean) =>
   startBenchNode(config, withProcessor ? (job) => orchestrator.run(job) : undefined);
-
-async function deliveredCount(chain: TestChain, firstId: number, lastId: number): Promise<number> {
-  let n = 0;
-  for (let id = firstId; id <= lastId; id++) {
-    const key = encodeAbiParameters([{ type: "uint32" }, { type: "uint32" }], [id, 1]);
-    const c = await read<number>(chain, {
-      contract: "EIP712Coordinator",
-      address: chain.addresses.coordinator,
-      functionName: "redundancyCount",
-      args: [keccak256(key)],
-    });
-    if (c > 0) n++;
-  }
-  return n;
-}
 
 async function waitAllDelivered(chain: TestChain, firstId: number, lastId: number, createdBlock: bigint) {
   const t0 = performance.now();

@@ -15,11 +15,12 @@
 import { parseArgs } from "node:util";
 import { configureLogging } from "../../src/lib/log.ts";
 import { startChain, type TestChain } from "../../test/fixtures/anvil.ts";
-import { createSubscriptions, read } from "../../test/fixtures/chain-helpers.ts";
+import { createSubscriptions } from "../../test/fixtures/chain-helpers.ts";
 import {
   type BenchNode,
   benchConfig,
   blockNumber,
+  deliveredCount,
   installMulticall3,
   startBenchNode,
   startEchoContainer,
@@ -67,22 +68,6 @@ async function idle(chain: TestChain, node: BenchNode, blocks: number) {
     perBlock: stats.requests / Number(to - from),
     byMethod: stats.byMethod,
   };
-}
-
-/** How many of ids first..last have a delivery for interval 1 (Reader.readRedundancyCountBatch, in chunks). */
-async function delivered(chain: TestChain, first: number, last: number): Promise<number> {
-  let n = 0;
-  for (let start = first; start <= last; start += 2_000) {
-    const ids = Array.from({ length: Math.min(2_000, last - start + 1) }, (_, i) => start + i);
-    const counts = await read<readonly number[]>(chain, {
-      contract: "Reader",
-      address: chain.addresses.reader,
-      functionName: "readRedundancyCountBatch",
-      args: [ids, ids.map(() => 1)],
-    });
-    n += counts.filter((c) => c > 0).length;
-  }
-  return n;
 }
 
 await using chain = await startChain({ blockTime: 1, pruneHistory: 256 });
@@ -141,7 +126,7 @@ const created = await createSubscriptions(chain, { count: dueCount, containers: 
 const createdBlock = await blockNumber(chain);
 let done = 0;
 for (;;) {
-  done = await delivered(chain, created.firstId, created.lastId);
+  done = await deliveredCount(chain, created.firstId, created.lastId);
   if (done === dueCount) break;
   if (performance.now() - t2 > 900_000) break;
   await Bun.sleep(1_000);
