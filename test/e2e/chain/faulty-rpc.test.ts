@@ -353,14 +353,14 @@ async function recordedCounts(chain: E2EChain, e: Expected): Promise<Record<stri
 const runs = new Map<string, Run>();
 
 beforeAll(async () => {
-  // Both profiles at once: the whole file is mostly waiting for blocks.
-  await Promise.all(
-    PROFILES.map(async (profile) => {
-      const started = await startRun(profile);
-      const fromBlock = await started.chain.publicClient.getBlockNumber();
-      runs.set(profile.name, { ...started, fromBlock, cases: startCases(started) });
-    }),
-  );
+  // One profile's rig after the other: a node binds the port the fixture picked for it only once it runs, so two
+  // rigs starting at once could take each other's ports (seen once: "Failed to start server. Is port … in use?").
+  // Their cases then run side by side: the whole file is mostly waiting for blocks.
+  for (const profile of PROFILES) {
+    const started = await startRun(profile);
+    const fromBlock = await started.chain.publicClient.getBlockNumber();
+    runs.set(profile.name, { ...started, fromBlock, cases: startCases(started) });
+  }
 }, 240_000);
 
 afterAll(async () => {
